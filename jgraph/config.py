@@ -1,0 +1,251 @@
+"""Typed configuration schema: every yaml under conf/ is validated against these dataclasses.
+
+Hydra composes `conf/train.yaml` on top of `TrainConfig` (registered as `train_schema`), so an unknown
+key or a wrong type is an error before anything heavy starts. The engine receives these dataclasses,
+never a `DictConfig` (`to_config` converts). This module imports no jax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+DEFAULT_ENTITY_TYPE = "entity"
+
+
+@dataclass
+class EntityConfig:
+    """One entity type (PBG `EntitySchema`)."""
+
+    num_partitions: int = 1  # P: the type's rows are split into P partitions (1 = unpartitioned)
+
+
+@dataclass
+class RelationConfig:
+    """Per-relation settings (PBG `RelationSchema`); relations not listed get the defaults.
+
+    With `model.reciprocal` every relation shares the template below (PBG `dynamic_relations`).
+    """
+
+    name: str = MISSING  # relation name as it appears in the data
+    lhs: str = DEFAULT_ENTITY_TYPE  # entity type of the head
+    rhs: str = DEFAULT_ENTITY_TYPE  # entity type of the tail
+    weight: float = 1.0  # multiplier on this relation's loss
+    operator: Optional[str] = None  # None = model.operator
+
+
+@dataclass
+class ToyConfig:
+    """The built-in generated knowledge graph (no download): a planted low-rank complex model."""
+
+    num_entities: int = 2000
+    num_relations: int = 20
+    num_edges: int = 150_000
+    rank: int = 8  # complex rank of the hidden model
+    temperature: float = 0.2  # lower = sharper (more learnable) tail distributions
+    top_k: int = 64  # tails are drawn among the top_k most plausible entities
+    valid_fraction: float = 0.05
+    test_fraction: float = 0.05
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    """Where the edges come from.
+
+    `format: tsv` reads `root/path/{train,valid,test}` (TSV/CSV, plain or gzip). Rows are
+    `head<TAB>relation<TAB>tail` (3 columns), `src<TAB>dst` (2 columns, one relation named
+    `relation_name`), or what `columns` says (roles lhs, rel, rhs, weight, ignore).
+    `format: toy` generates the built-in graph (see `ToyConfig`).
+    """
+
+    name: str = "toy"
+    format: str = "toy"  # toy | tsv
+    root: str = "${oc.env:JGRAPH_DATA,data}"
+    path: str = ""  # dataset folder under root
+    train: str = "train.tsv.gz"
+    valid: Optional[str] = "valid.tsv.gz"
+    test: Optional[str] = "test.tsv.gz"
+    delimiter: str = "\t"
+    skip_rows: int = 0  # header/comment lines at the top of each file
+    columns: Optional[list[str]] = None  # None = by column count (2: lhs,rhs; 3: lhs,rel,rhs; 4: +weight)
+    relation_name: str = "edge"  # the relation of 2-column graphs
+    symmetric: bool = False  # also train on (tail, rel, head) for undirected graphs
+    split_seed: int = 0  # used when valid/test come from a random split of train (fractions below)
+    valid_fraction: float = 0.0
+    test_fraction: float = 0.0
+    download_hint: str = ""  # printed when files are missing
+    toy: ToyConfig = field(default_factory=ToyConfig)
+
+
+@dataclass
+class ModelConfig:
+    """The scorer: relation operator, comparator and embedding shape (PBG semantics, pbg-reference §3)."""
+
+    name: str = "custom"
+    operator: str = "none"  # registry name: none, translation, diagonal, complex_diagonal, linear, affine
+    comparator: str = "dot"  # registry name: dot, cos, l2, squared_l2
+    dimension: int = 100
+    bias: bool = False  # coordinate 0 is a bias added to scores
+    init_scale: float = 1e-3  # std of the normal init of entity rows
+    max_norm: Optional[float] = None  # rows looked up with a larger norm are rescaled to it
+    global_emb: bool = False  # a learned vector per entity type added to every embedding
+    reciprocal: bool = False  # PBG dynamic relations: separate lhs/rhs operators, both directions
+    regularizer: str = "n3"
+    regularization_coef: float = 0.0  # 0 = off
+
+
+@dataclass
+class LossConfig:
+    name: str = "ranking"  # registry name: ranking, logistic, softmax
+    margin: float = 0.1  # ranking loss margin
+
+
+@dataclass
+class NegativesConfig:
+    """PBG negatives: chunks of `num_batch_negs` positives share batch + uniform negatives."""
+
+    num_batch_negs: int = 50  # chunk size; each positive's batch negatives are its chunk's others
+    num_uniform_negs: int = 50  # drawn per chunk, uniformly from the bucket's partition
+    all_negs: bool = False  # every entity of the partition is a negative (1-vs-all)
+    disable_lhs_negs: bool = False
+    disable_rhs_negs: bool = False
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float = 0.01  # row-wise Adagrad on entity rows
+    relation_lr: Optional[float] = None  # Adagrad on relation parameters; None = lr
+    eps: float = 1e-10
+
+
+@dataclass
+class TrainingConfig:
+    num_epochs: int = 1
+    batch_size: int = 1000
+    batches_per_dispatch: int = 64  # batches run inside one jitted call (lax.fori_loop)
+    seed: int = 0
+    rng_impl: str = "threefry"  # jax PRNG: threefry (default) | rbg | unsafe_rbg (faster)
+    log_every_dispatches: int = 20  # pull metrics to the host (and check for NaN) this often
+    progress: bool = True  # tqdm progress bar
+
+
+@dataclass
+class EvalConfig:
+    """Link-prediction evaluation (ties: see jgraph/metrics.py)."""
+
+    splits: list[str] = field(default_factory=lambda: ["valid", "test"])
+    protocols: list[str] = field(default_factory=lambda: ["filtered"])  # raw | filtered | sampled
+    every_epochs: int = 0  # also evaluate `every_split` every N epochs (0 = only at the end)
+    every_split: str = "valid"
+    every_max_edges: Optional[int] = 5000  # subsample for the periodic eval
+    max_edges: Optional[int] = None  # subsample the final eval (None = all)
+    batch_size: int = 256  # queries per dispatch in full ranking
+    hits: list[int] = field(default_factory=lambda: [1, 3, 10, 50])
+    ties: str = "realistic"  # realistic | pessimistic (PBG) | optimistic
+    num_batch_negs: int = 1000  # sampled protocol
+    num_uniform_negs: int = 1000  # sampled protocol
+    seed: int = 0
+
+
+@dataclass
+class StorageConfig:
+    """Where a run keeps its partitions and checkpoints."""
+
+    checkpoint_dir: Optional[str] = None  # path or kvstore URL; None = <run dir>/checkpoint
+    save: bool = True  # commit checkpoints (at every epoch end, and see below)
+    checkpoint_every_buckets: int = 1  # also commit after this many buckets (0 = epoch ends only)
+    checkpoint_preservation_interval: Optional[int] = None  # keep snapshots/epoch_N every N epochs
+    bucket_order: str = "inside_out"  # inside_out | outside_in | affinity | random
+
+
+@dataclass
+class TrainConfig:
+    """The whole run. `python -m jgraph.train` composes conf/train.yaml onto this schema."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    negatives: NegativesConfig = field(default_factory=NegativesConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    entities: dict[str, EntityConfig] = field(
+        default_factory=lambda: {DEFAULT_ENTITY_TYPE: EntityConfig()}
+    )
+    relations: list[RelationConfig] = field(default_factory=list)
+    plugins: list[str] = field(default_factory=lambda: ["models"])  # modules that register scorers
+    experiment: str = ""  # set by conf/experiment/*.yaml; names the run
+
+
+def register_configs() -> None:
+    """Register the schema in Hydra's ConfigStore (conf/train.yaml lists `train_schema` first)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+
+
+def to_config(cfg: Any) -> TrainConfig:
+    """A composed `DictConfig` (or a `TrainConfig`) as a validated, resolved `TrainConfig`."""
+    if isinstance(cfg, TrainConfig):
+        return cfg
+    if isinstance(cfg, DictConfig):
+        typed = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
+        obj = OmegaConf.to_object(typed)
+        assert isinstance(obj, TrainConfig)
+        return obj
+    raise TypeError(f"expected TrainConfig or DictConfig, got {type(cfg).__name__}")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Checks across fields that a schema cannot express; raises ValueError naming the key."""
+    m, n, t = cfg.model, cfg.negatives, cfg.training
+    if m.dimension <= 0:
+        raise ValueError(f"model.dimension must be > 0, got {m.dimension}")
+    if m.bias and m.dimension < 2:
+        raise ValueError("model.bias needs model.dimension >= 2")
+    if n.num_batch_negs < 0 or n.num_uniform_negs < 0:
+        raise ValueError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
+    if n.disable_lhs_negs and n.disable_rhs_negs:
+        raise ValueError("negatives.disable_lhs_negs and disable_rhs_negs cannot both be true")
+    chunk = chunk_size(cfg)
+    if t.batch_size <= 0 or t.batch_size % chunk:
+        raise ValueError(
+            f"training.batch_size ({t.batch_size}) must be a positive multiple of the chunk size "
+            f"({chunk} = negatives.num_batch_negs, or num_uniform_negs when that is 0)"
+        )
+    if t.batches_per_dispatch <= 0:
+        raise ValueError("training.batches_per_dispatch must be > 0")
+    if cfg.eval.ties not in ("realistic", "pessimistic", "optimistic"):
+        raise ValueError(f"eval.ties must be realistic, pessimistic or optimistic, got {cfg.eval.ties!r}")
+    for p in cfg.eval.protocols:
+        if p not in ("raw", "filtered", "sampled"):
+            raise ValueError(f"eval.protocols: unknown protocol {p!r} (raw, filtered, sampled)")
+    if t.rng_impl not in ("threefry", "rbg", "unsafe_rbg"):
+        raise ValueError(f"training.rng_impl must be threefry, rbg or unsafe_rbg, got {t.rng_impl!r}")
+    if not cfg.entities:
+        raise ValueError("entities: at least one entity type is needed")
+    for name, ent in cfg.entities.items():
+        if ent.num_partitions < 1:
+            raise ValueError(f"entities.{name}.num_partitions must be >= 1")
+    for rel in cfg.relations:
+        for side in (rel.lhs, rel.rhs):
+            if side not in cfg.entities:
+                raise ValueError(
+                    f"relations: {rel.name!r} uses entity type {side!r}, not in entities "
+                    f"({', '.join(cfg.entities)})"
+                )
+        if rel.weight <= 0:
+            raise ValueError(f"relations: {rel.name!r} weight must be > 0")
+
+
+def chunk_size(cfg: TrainConfig) -> int:
+    """Positives per chunk: num_batch_negs, or num_uniform_negs when there are no batch negatives."""
+    n = cfg.negatives
+    if n.num_batch_negs > 0:
+        return min(n.num_batch_negs, cfg.training.batch_size)
+    return max(1, min(n.num_uniform_negs, cfg.training.batch_size))

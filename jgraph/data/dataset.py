@@ -1,0 +1,197 @@
+"""A dataset in id space: entity and relation dictionaries plus train/valid/test edges.
+
+Entity names map to contiguous ids per entity type (dictionary built over all splits, so every
+evaluated entity has a row); relation names to ids in order of first appearance (train first).
+Names are kept for export and prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jgraph.config import TrainConfig
+from jgraph.data import toy
+from jgraph.data.tsv import DataError, EdgeColumns, read_edges
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class Edges:
+    """Edges of one split. Entity ids are per entity type (see Dataset.relation_types)."""
+
+    lhs: np.ndarray  # int64 [E]
+    rhs: np.ndarray  # int64 [E]
+    rel: np.ndarray  # int32 [E]
+    weight: np.ndarray | None = None  # float32 [E]
+
+    def __len__(self) -> int:
+        return int(self.lhs.shape[0])
+
+    def take(self, idx: np.ndarray) -> Edges:
+        w = None if self.weight is None else self.weight[idx]
+        return Edges(self.lhs[idx], self.rhs[idx], self.rel[idx], w)
+
+    @staticmethod
+    def concat(parts: list[Edges]) -> Edges:
+        has_w = any(p.weight is not None for p in parts)
+        w = (
+            np.concatenate([p.weight if p.weight is not None else np.ones(len(p), np.float32) for p in parts])
+            if has_w else None
+        )
+        return Edges(
+            np.concatenate([p.lhs for p in parts]),
+            np.concatenate([p.rhs for p in parts]),
+            np.concatenate([p.rel for p in parts]),
+            w,
+        )
+
+
+@dataclass
+class Dataset:
+    name: str
+    entity_types: list[str]
+    entity_names: dict[str, pa.Array]  # type -> string [count]; id = index
+    relation_names: list[str]
+    relation_types: np.ndarray  # int32 [R, 2]: index into entity_types of (lhs, rhs)
+    splits: dict[str, Edges] = field(default_factory=dict)
+
+    def num_entities(self, entity_type: str) -> int:
+        return len(self.entity_names[entity_type])
+
+    @property
+    def num_relations(self) -> int:
+        return len(self.relation_names)
+
+
+def load_dataset(cfg: TrainConfig) -> Dataset:
+    """The dataset `cfg.data` describes, with relations typed by `cfg.relations`."""
+    if cfg.data.format == "toy":
+        ds = _toy_dataset(cfg)
+    elif cfg.data.format == "tsv":
+        ds = _tsv_dataset(cfg)
+    else:
+        raise ValueError(f"data.format must be toy or tsv, got {cfg.data.format!r}")
+    _split_if_asked(cfg, ds)
+    if cfg.data.symmetric:
+        _add_reverse(ds)
+    return ds
+
+
+def _relation_types(cfg: TrainConfig, names: list[str], types: list[str]) -> np.ndarray:
+    listed = {r.name: r for r in cfg.relations}
+    unknown = sorted(set(listed) - set(names))
+    if unknown:
+        raise DataError(f"relations: {unknown} are not in the data (it has {len(names)} relations)")
+    out = np.zeros((len(names), 2), np.int32)
+    for i, name in enumerate(names):
+        if name in listed:
+            out[i] = (types.index(listed[name].lhs), types.index(listed[name].rhs))
+        elif len(types) == 1:
+            out[i] = (0, 0)
+        else:
+            raise DataError(
+                f"relation {name!r} has no entry in `relations`; with several entity types "
+                f"({', '.join(types)}) every relation must say its lhs and rhs types"
+            )
+    return out
+
+
+def _toy_dataset(cfg: TrainConfig) -> Dataset:
+    t = cfg.data.toy
+    edges = toy.generate(t)
+    rng = np.random.default_rng(t.seed + 1)
+    perm = rng.permutation(len(edges["lhs"]))
+    n_valid, n_test = int(len(perm) * t.valid_fraction), int(len(perm) * t.test_fraction)
+    parts = {"valid": perm[:n_valid], "test": perm[n_valid : n_valid + n_test],
+             "train": perm[n_valid + n_test :]}
+    types = list(cfg.entities)
+    names = toy.relation_names(t.num_relations)
+    ds = Dataset(
+        name=cfg.data.name,
+        entity_types=types,
+        entity_names={types[0]: pa.array(toy.entity_names(t.num_entities))},
+        relation_names=names,
+        relation_types=_relation_types(cfg, names, types[:1]),
+    )
+    for split, idx in parts.items():
+        ds.splits[split] = Edges(edges["lhs"][idx], edges["rhs"][idx], edges["rel"][idx].astype(np.int32))
+    return ds
+
+
+def _tsv_dataset(cfg: TrainConfig) -> Dataset:
+    d = cfg.data
+    folder = Path(d.root) / d.path
+    files = {s: getattr(d, s) for s in SPLITS if getattr(d, s)}
+    missing = [str(folder / f) for f in files.values() if not (folder / f).is_file()]
+    if missing:
+        hint = d.download_hint or "see README.md, section Data"
+        raise DataError(
+            f"dataset {d.name!r}: missing {', '.join(missing)}. Set data.root (or JGRAPH_DATA) to "
+            f"the folder holding {d.path or 'the data'}/ — now {d.root!r}. {hint}"
+        )
+    cols: dict[str, EdgeColumns] = {s: read_edges(folder / f, d.delimiter, d.columns, d.skip_rows) for s, f in files.items()}
+    if "train" not in cols:
+        raise DataError("data.train must name a file")
+    has_rel = cols["train"].rel is not None
+    if has_rel:
+        all_rel = pa.chunked_array([c.rel for c in cols.values()]).combine_chunks()
+        rel_names = pc.unique(all_rel).to_pylist()
+    else:
+        rel_names = [d.relation_name]
+    types = list(cfg.entities)
+    rel_types = _relation_types(cfg, rel_names, types)
+    rel_ids = {s: _index(c.rel, rel_names) if has_rel else np.zeros(len(c), np.int32) for s, c in cols.items()}
+
+    names: dict[str, pa.Array] = {}
+    for t_idx, t in enumerate(types):
+        pieces = []
+        for s, c in cols.items():
+            for side, arr in ((0, c.lhs), (1, c.rhs)):
+                mask = rel_types[rel_ids[s], side] == t_idx
+                pieces.append(arr if mask.all() else arr.filter(pa.array(mask)))
+        names[t] = pc.unique(pa.chunked_array(pieces).combine_chunks())
+    ds = Dataset(d.name, types, names, rel_names, rel_types)
+    for s, c in cols.items():
+        lhs = np.empty(len(c), np.int64)
+        rhs = np.empty(len(c), np.int64)
+        for t_idx, t in enumerate(types):
+            for side, arr, out in ((0, c.lhs, lhs), (1, c.rhs, rhs)):
+                mask = rel_types[rel_ids[s], side] == t_idx
+                if mask.any():
+                    sub = arr if mask.all() else arr.filter(pa.array(mask))
+                    out[mask] = pc.index_in(sub, value_set=names[t]).to_numpy(zero_copy_only=False)
+        ds.splits[s] = Edges(lhs, rhs, rel_ids[s].astype(np.int32), c.weight)
+    return ds
+
+
+def _index(arr: pa.Array, names: list[str]) -> np.ndarray:
+    return pc.index_in(arr, value_set=pa.array(names)).to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+def _split_if_asked(cfg: TrainConfig, ds: Dataset) -> None:
+    d = cfg.data
+    want = {s: f for s, f in (("valid", d.valid_fraction), ("test", d.test_fraction))
+            if f > 0 and s not in ds.splits}
+    if not want:
+        return
+    train = ds.splits["train"]
+    perm = np.random.default_rng(d.split_seed).permutation(len(train))
+    start = 0
+    for s, frac in want.items():
+        n = int(len(train) * frac)
+        ds.splits[s] = train.take(np.sort(perm[start : start + n]))
+        start += n
+    ds.splits["train"] = train.take(np.sort(perm[start:]))
+
+
+def _add_reverse(ds: Dataset) -> None:
+    tr = ds.splits["train"]
+    same = ds.relation_types[tr.rel, 0] == ds.relation_types[tr.rel, 1]
+    rev = Edges(tr.rhs[same], tr.lhs[same], tr.rel[same], None if tr.weight is None else tr.weight[same])
+    ds.splits["train"] = Edges.concat([tr, rev])

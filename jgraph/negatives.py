@@ -1,0 +1,41 @@
+"""Negatives (PBG semantics, pbg-reference §3.2).
+
+A batch is C chunks of P positives. On each side a positive's negatives are
+  * batch negatives: the other positives of its chunk on that side (itself and padding masked);
+  * uniform negatives: U rows drawn per chunk, with replacement, from the partition of that side's
+    entity type in the current bucket (shared by the chunk's positives);
+  * or, with `all_negs`, every row of that partition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+Array = Any
+
+
+def uniform_rows(key: Array, lo: Array, n: Array, num: int) -> Array:
+    """Rows drawn uniformly with replacement from [lo_c, lo_c + n_c) for each chunk c.
+
+    lo, n int [C] -> int32 [C, num].
+    """
+    u = jax.random.uniform(key, (lo.shape[0], num))
+    offs = jnp.minimum((u * n[:, None]).astype(jnp.int32), jnp.maximum(n[:, None] - 1, 0))
+    return lo[:, None] + offs
+
+
+def region_mask(lo: Array, n: Array, num_rows: int) -> Array:
+    """all_negs: which rows of the working table belong to each chunk's partition.
+
+    lo, n int [C] -> bool [C, 1, num_rows] (broadcasts over the chunk's positives).
+    """
+    rows = jnp.arange(num_rows, dtype=jnp.int32)
+    return ((rows >= lo[:, None]) & (rows < (lo + n)[:, None]))[:, None, :]
+
+
+def not_self_mask(ids: Array, num_rows: int) -> Array:
+    """all_negs: a positive's own row is not its negative. ids int [C, P] -> bool [C, P, num_rows]."""
+    return ids[..., None] != jnp.arange(num_rows, dtype=jnp.int32)

@@ -1,0 +1,60 @@
+"""Optimizers: row-wise Adagrad for entity rows (PBG `RowAdagrad`), optax Adagrad for relations.
+
+Row-wise Adagrad keeps one accumulator per entity row. For a row's combined gradient g [D]
+(duplicates of an id in a batch summed first, as a coalesced sparse gradient is):
+    G <- G + mean(g^2);   row <- row - lr * g / (sqrt(G) + eps)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Array = Any
+
+
+def row_adagrad(
+    rows: Array, acc: Array, grads: Array, lr: float, eps: float
+) -> tuple[Array, Array]:
+    """One row-wise Adagrad update of unique rows.
+
+    rows [K, D], acc [K], grads [K, D] -> (new rows [K, D], new acc [K]).
+    """
+    acc = acc + jnp.mean(grads * grads, axis=-1)
+    step = lr * grads / (jnp.sqrt(acc) + eps)[:, None]
+    return rows - step, acc
+
+
+def unique_rows(ids: Array, fill: int) -> tuple[Array, Array]:
+    """Sorted unique ids padded with `fill` to len(ids), and the index of each id among them.
+
+    ids int [M] -> (unique [M], inverse [M]) with unique[inverse] == ids.
+    """
+    uniq, inverse = jnp.unique(ids, size=ids.shape[0], fill_value=fill, return_inverse=True)
+    return uniq, inverse.reshape(ids.shape)
+
+
+def sparse_row_adagrad(
+    table: Array, acc: Array, uniq: Array, rows: Array, grads: Array, lr: float, eps: float
+) -> tuple[Array, Array]:
+    """Apply row-wise Adagrad to the unique rows `uniq` of `table` and scatter them back.
+
+    table [N, D], acc [N], uniq int [K] (sorted; out-of-range entries are padding and dropped),
+    rows [K, D] (the rows as used, e.g. after max_norm), grads [K, D] -> (table, acc).
+    """
+    new_rows, new_acc = row_adagrad(rows, acc.at[uniq].get(mode="fill", fill_value=0.0), grads, lr, eps)
+    table = table.at[uniq].set(new_rows, mode="drop", indices_are_sorted=True, unique_indices=True)
+    acc = acc.at[uniq].set(new_acc, mode="drop", indices_are_sorted=True, unique_indices=True)
+    return table, acc
+
+
+def relation_optimizer(lr: float, eps: float) -> optax.GradientTransformation:
+    """Element-wise Adagrad (accumulator starts at 0, as torch's) for operator/global parameters."""
+    return optax.adagrad(learning_rate=lr, initial_accumulator_value=0.0, eps=eps)
+
+
+def tree_zeros_like(tree: Any) -> Any:
+    return jax.tree_util.tree_map(jnp.zeros_like, tree)

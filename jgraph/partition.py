@@ -1,0 +1,106 @@
+"""Partitions: which entity lives in which partition, and where partitions sit in the working table.
+
+An entity type with P partitions has its entities assigned evenly and at random (seeded, so the
+mapping is reproducible and kept): the ids are shuffled and partition p takes the shuffled range
+[ceil(p n / P), ceil((p + 1) n / P)) (PBG's rule); an entity's row in its partition is its position
+in that range. Every partition of a type is padded to one capacity M, so swapping partitions never
+changes an array shape.
+
+The working table holds the resident partitions: an unpartitioned type (P = 1) has one slot, always
+resident; a partitioned type has two slots, for the lhs and the rhs partition of the current bucket
+(one of them idle on a diagonal bucket). K = the sum of slot sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jgraph.model import Layout
+
+
+@dataclass
+class TypePartitions:
+    """The partitioning of one entity type."""
+
+    name: str
+    count: int  # entities of this type
+    num_partitions: int  # P
+    seed: int
+    part_of: np.ndarray = field(init=False, repr=False)  # int32 [count]
+    offset_of: np.ndarray = field(init=False, repr=False)  # int64 [count] row inside its partition
+    members: list[np.ndarray] = field(init=False, repr=False)  # per partition: entity ids by row
+    sizes: np.ndarray = field(init=False)  # int64 [P]
+
+    def __post_init__(self) -> None:
+        n, p = self.count, self.num_partitions
+        if p == 1:
+            order = np.arange(n, dtype=np.int64)
+        else:
+            order = np.random.default_rng([self.seed, n, p]).permutation(n).astype(np.int64)
+        bounds = np.array([-(-i * n // p) for i in range(p + 1)], np.int64)
+        self.sizes = np.diff(bounds)
+        self.members = [order[bounds[i] : bounds[i + 1]] for i in range(p)]
+        self.part_of = np.empty(n, np.int32)
+        self.offset_of = np.empty(n, np.int64)
+        for i, m in enumerate(self.members):
+            self.part_of[m] = i
+            self.offset_of[m] = np.arange(m.size)
+
+    @property
+    def capacity(self) -> int:
+        """M: rows per partition table (the largest partition; at least 1)."""
+        return max(int(self.sizes.max()), 1) if self.count else 1
+
+    @property
+    def slots(self) -> int:
+        return 1 if self.num_partitions == 1 else 2
+
+
+class PartitionLayout:
+    """All entity types' partitions and the working-table slots that hold them."""
+
+    def __init__(self, types: list[TypePartitions]) -> None:
+        self.types = types
+        self.index = {t.name: i for i, t in enumerate(types)}
+        starts, k = [], 0
+        for t in types:
+            starts.append([k + s * t.capacity for s in range(t.slots)])
+            k += t.slots * t.capacity
+        self.slot_start = starts  # [T][slots] first working-table row of each slot
+        self.num_rows = k  # K
+        partitioned = [t.num_partitions for t in types if t.num_partitions > 1]
+        if len(set(partitioned)) > 1:
+            raise ValueError(
+                "all partitioned entity types must share one partition count, got "
+                + ", ".join(f"{t.name}={t.num_partitions}" for t in types if t.num_partitions > 1)
+            )
+        self.num_partitions = partitioned[0] if partitioned else 1
+
+    @staticmethod
+    def build(counts: dict[str, int], partitions: dict[str, int], seed: int) -> PartitionLayout:
+        return PartitionLayout(
+            [TypePartitions(name, counts[name], partitions[name], seed) for name in counts]
+        )
+
+    def bucket_parts(self, t: int, bucket: tuple[int, int]) -> tuple[int, int]:
+        """The (lhs, rhs) partitions of type t that bucket (i, j) trains (0 when unpartitioned)."""
+        if self.types[t].num_partitions == 1:
+            return 0, 0
+        return bucket
+
+    def layout(self, bucket: tuple[int, int], slot_of: dict[tuple[int, int], int]) -> Layout:
+        """The model's Layout for a bucket, given which slot holds each resident (type, partition)."""
+        lo = np.zeros((len(self.types), 2), np.int32)
+        n = np.zeros((len(self.types), 2), np.int32)
+        for t, tp in enumerate(self.types):
+            for side, part in enumerate(self.bucket_parts(t, bucket)):
+                slot = slot_of.get((t, part), 0)
+                lo[t, side] = self.slot_start[t][slot]
+                n[t, side] = tp.sizes[part] if tp.count else 0
+        return Layout(lo, n)
+
+    def rows(self, t: int, part: int, slot: int, offsets: np.ndarray) -> np.ndarray:
+        """Working-table rows of partition-local offsets of (type t, partition) held in `slot`."""
+        return (self.slot_start[t][slot] + offsets).astype(np.int32)

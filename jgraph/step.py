@@ -1,0 +1,297 @@
+"""The jitted steps: training over a block of batches, full ranking, sampled ranking.
+
+This is the only module that calls `jax.jit`. A training call runs up to S batches inside one
+dispatch (`lax.fori_loop` with a dynamic trip count, so a short last block costs nothing extra),
+donates the state and the working table, and touches only the rows a batch gathers:
+ids -> unique ids -> gathered rows -> value_and_grad w.r.t. those rows and the relation
+parameters -> row-wise Adagrad on the unique rows -> scatter back.
+
+Shapes: S batches per block, C chunks, P positives per chunk, U uniform negatives, K rows in the
+working table, D dimension, B queries.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jgraph.model import Batch, Layout, Model
+from jgraph.negatives import not_self_mask, region_mask, uniform_rows
+from jgraph.optim import relation_optimizer, sparse_row_adagrad, unique_rows
+
+Array = Any
+
+
+class TrainState(NamedTuple):
+    step: Array  # int32 [] batches trained so far (RNG is folded with it)
+    key: Array  # PRNG key
+    params: dict  # relation parameters (see Model.init_params)
+    opt_state: Any  # optax state of the relation parameters
+
+
+class Tables(NamedTuple):
+    """The working table: the resident partitions' rows and their row-Adagrad accumulators."""
+
+    emb: Array  # float32 [K, D]
+    acc: Array  # float32 [K]
+
+
+STAT_KEYS = ("loss", "reg", "count", "nonfinite")
+
+
+class NegativeSpec(NamedTuple):
+    num_uniform: int
+    use_batch: bool
+    all_negs: bool
+    sides: tuple[bool, bool]  # (lhs negatives on, rhs negatives on)
+
+
+def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
+    params = model.init_params()
+    opt = relation_optimizer(relation_lr, eps)
+    key = jax.random.key(seed, impl={"threefry": "threefry2x32"}.get(rng_impl, rng_impl))
+    return TrainState(jnp.zeros((), jnp.int32), key, params, opt.init(params))
+
+
+def _chunk_regions(model: Model, batch: Batch, layout: Layout) -> tuple[Array, ...]:
+    """Per chunk: (lhs lo, lhs n, rhs lo, rhs n) of the partitions negatives come from. [C] each."""
+    types = jnp.asarray(model.relation_types)[batch.rel[:, 0]]  # [C, 2]
+    return (
+        layout.lo[types[:, 0], 0],
+        layout.n[types[:, 0], 0],
+        layout.lo[types[:, 1], 1],
+        layout.n[types[:, 1], 1],
+    )
+
+
+def batch_scores(
+    model: Model, neg: NegativeSpec, params: dict, rows: Array, index: Array, batch: Batch,
+    layout: Layout, key: Array, num_rows: int, dense: bool
+):
+    """Scores of one batch. With `dense`, `rows` is the whole working table [K, D] and `index`
+    is unused; otherwise `rows` are the unique gathered rows and `index` maps every id used
+    (lhs [C*P], rhs [C*P], uniform lhs [C*U], uniform rhs [C*U]) to its row."""
+    c, p = batch.lhs.shape
+    lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
+    if dense:
+        lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
+        lhs, rhs = rows[lhs_ids], rows[rhs_ids]
+        extra_l = extra_r = rows
+        v_l = region_mask(lo_l, n_l, num_rows) & not_self_mask(lhs_ids, num_rows)
+        v_r = region_mask(lo_r, n_r, num_rows) & not_self_mask(rhs_ids, num_rows)
+    else:
+        emb = rows[index]
+        lhs = emb[: c * p].reshape(c, p, -1)
+        rhs = emb[c * p : 2 * c * p].reshape(c, p, -1)
+        u = neg.num_uniform
+        off = 2 * c * p
+        extra_l = extra_r = v_l = v_r = None
+        if u and neg.sides[0]:
+            extra_l = emb[off : off + c * u].reshape(c, u, -1)
+            v_l = jnp.ones((c, 1, u), bool)
+            off += c * u
+        if u and neg.sides[1]:
+            extra_r = emb[off : off + c * u].reshape(c, u, -1)
+            v_r = jnp.ones((c, 1, u), bool)
+    if not neg.sides[0]:
+        extra_l = v_l = None
+    if not neg.sides[1]:
+        extra_r = v_r = None
+    return model.score(
+        params, lhs, rhs, batch, extra_l, extra_r, v_l, v_r,
+        neg.use_batch and not neg.all_negs, neg.sides,
+    )
+
+
+def _ids(batch: Batch, lo_l: Array, lo_r: Array) -> tuple[Array, Array]:
+    """Padding (-1) replaced by a real row of the right partition, so gathers stay in range."""
+    valid = batch.lhs >= 0
+    return jnp.where(valid, batch.lhs, lo_l[:, None]), jnp.where(valid, batch.rhs, lo_r[:, None])
+
+
+def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, key: Array) -> Array:
+    """Every row id a batch touches, flattened: lhs, rhs, then uniform lhs/rhs negatives."""
+    lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
+    lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
+    parts = [lhs_ids.ravel(), rhs_ids.ravel()]
+    k_l, k_r = jax.random.split(key)
+    if neg.num_uniform and not neg.all_negs:
+        if neg.sides[0]:
+            parts.append(uniform_rows(k_l, lo_l, n_l, neg.num_uniform).ravel())
+        if neg.sides[1]:
+            parts.append(uniform_rows(k_r, lo_r, n_r, neg.num_uniform).ravel())
+    return jnp.concatenate(parts)
+
+
+def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: float, eps: float,
+                     num_rows: int):
+    """fn(state, tables, block: Batch [S, C, P], num_batches, layout) -> (state, tables, stats).
+
+    Runs `num_batches` (<= S) batches of the block; state and tables are donated.
+    stats: {"loss", "reg", "count", "nonfinite"} float32 sums over the block.
+    """
+    opt = relation_optimizer(relation_lr, eps)
+
+    def one_batch(state: TrainState, tables: Tables, batch: Batch, layout: Layout):
+        key = jax.random.fold_in(state.key, state.step)
+        if neg.all_negs:
+            rows = model.renorm(tables.emb)
+
+            def f(rows, params):
+                sides = batch_scores(model, neg, params, rows, None, batch, layout, key, num_rows, True)
+                return model.loss(*sides, batch)
+
+            (total, stats), (g_rows, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
+                rows, state.params
+            )
+            ok = jnp.isfinite(total)
+            acc = tables.acc + jnp.mean(g_rows * g_rows, axis=-1)
+            new_emb = rows - lr * g_rows / (jnp.sqrt(acc) + eps)[:, None]
+            tables = Tables(jnp.where(ok, new_emb, tables.emb), jnp.where(ok, acc, tables.acc))
+        else:
+            ids = gather_ids(model, neg, batch, layout, key)
+            uniq, index = unique_rows(ids, fill=num_rows)
+            rows = model.renorm(tables.emb.at[uniq].get(mode="fill", fill_value=0.0))
+
+            def f(rows, params):
+                sides = batch_scores(model, neg, params, rows, index, batch, layout, key, num_rows, False)
+                return model.loss(*sides, batch)
+
+            (total, stats), (g_rows, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
+                rows, state.params
+            )
+            ok = jnp.isfinite(total)
+            # a non-finite batch updates nothing (the host stops the run on seeing the count)
+            g_rows = jnp.where(ok, g_rows, 0.0)
+            emb, acc = sparse_row_adagrad(tables.emb, tables.acc, uniq, rows, g_rows, lr, eps)
+            tables = Tables(emb, acc)
+        g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
+        updates, opt_state = opt.update(g_params, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        stats = {
+            "loss": jnp.where(ok, stats["loss"], 0.0),
+            "reg": jnp.where(ok, stats["reg"], 0.0),
+            "count": stats["count"],
+            "nonfinite": (~ok).astype(jnp.float32),
+        }
+        return TrainState(state.step + 1, state.key, params, opt_state), tables, stats
+
+    @partial(jax.jit, donate_argnums=(0, 1))
+    def train_block(state: TrainState, tables: Tables, block: Batch, num_batches: Array,
+                    layout: Layout):
+        def body(i, carry):
+            state, tables, acc = carry
+            batch = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_index_in_dim(a, i, 0, False), block)
+            state, tables, stats = one_batch(state, tables, batch, layout)
+            return state, tables, {k: acc[k] + stats[k] for k in STAT_KEYS}
+
+        zero = {k: jnp.zeros((), jnp.float32) for k in STAT_KEYS}
+        return jax.lax.fori_loop(0, num_batches, body, (state, tables, zero))
+
+    return train_block
+
+
+def make_query_ranks(model: Model, ties: str):
+    """fn(params, emb, fixed_ids [B], rel [B], cand_lo, target [B], filter_q [F], filter_c [F],
+    valid [B], *, num_cands, side) -> (raw rank [B], filtered rank [B], filtered #candidates [B]).
+
+    Full ranking of each query's true entity among all `num_cands` rows of its type, which start
+    at row `cand_lo` of `emb`. `side` 0 replaces the head, 1 the tail. Filter pairs (query index,
+    candidate) are other known true entities, removed for the filtered rank (padding: candidate
+    index num_cands, dropped). Invalid (padding) queries get rank 0.
+    """
+
+    @partial(jax.jit, static_argnames=("num_cands", "side"))
+    def ranks(params, emb, fixed_ids, rel, cand_lo, target, filter_q, filter_c, valid, *,
+              num_cands, side):
+        types = jnp.asarray(model.relation_types)[rel]  # [B, 2]
+        fixed = emb[fixed_ids]
+        cands = jax.lax.dynamic_slice_in_dim(emb, cand_lo, num_cands, axis=0)
+        scores = model.query_scores(params, fixed, types[:, 1 - side], rel, cands,
+                                    types[0, side], side)
+        pos = jnp.take_along_axis(scores, target[:, None], axis=1)  # [B, 1]
+        others = jnp.arange(num_cands)[None, :] != target[:, None]
+        removed = jnp.zeros(scores.shape, bool).at[filter_q, filter_c].set(True, mode="drop") & others
+        greater, equal = scores > pos, (scores == pos) & others
+        raw = _tie_rank(jnp.sum(greater, 1), jnp.sum(equal, 1), ties)
+        filt = _tie_rank(jnp.sum(greater & ~removed, 1), jnp.sum(equal & ~removed, 1), ties)
+        num = num_cands - jnp.sum(removed, axis=1)
+        return jnp.where(valid, raw, 0.0), jnp.where(valid, filt, 0.0), jnp.where(valid, num, 0)
+
+    return ranks
+
+
+def _tie_rank(greater: Array, equal: Array, ties: str) -> Array:
+    greater = greater.astype(jnp.float32)
+    equal = equal.astype(jnp.float32)
+    if ties == "optimistic":
+        return 1.0 + greater
+    if ties == "pessimistic":
+        return 1.0 + greater + equal
+    return 1.0 + greater + 0.5 * equal
+
+
+def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int):
+    """fn(params, emb, batch, layout, key) -> per side (rank [C, P], auc [C, P], valid [C, P]).
+
+    PBG's sampled protocol: each positive ranked among its batch + uniform negatives.
+    """
+
+    @jax.jit
+    def ranks(params, emb, batch: Batch, layout: Layout, key):
+        if neg.all_negs:
+            rows, index, dense = emb, None, True
+        else:
+            ids = gather_ids(model, neg, batch, layout, key)
+            uniq, index = unique_rows(ids, fill=num_rows)
+            rows, dense = emb.at[uniq].get(mode="fill", fill_value=0.0), False
+        rows = model.renorm(rows)
+        lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, index, batch, layout, key,
+                                             num_rows, dense)
+        out = []
+        for s in (lhs_side, rhs_side):
+            if s is None:
+                out.append(None)
+                continue
+            pos = s.pos[..., None]
+            greater = jnp.sum((s.neg > pos) & s.valid, axis=-1)
+            equal = jnp.sum((s.neg == pos) & s.valid, axis=-1)
+            below = jnp.sum((s.neg < pos) & s.valid, axis=-1)
+            num = jnp.maximum(jnp.sum(s.valid, axis=-1), 1)
+            auc = (below + 0.5 * equal) / num
+            out.append((_tie_rank(greater, equal, ties), auc, batch.lhs >= 0))
+        return tuple(out)
+
+    return ranks
+
+
+def make_slot_ops(init_scale: float):
+    """Jitted working-table edits (table donated): load rows into a slot, or initialise a slot.
+
+    put(tables, start, emb [M, D], acc [M]) -> tables; init(tables, start, key, rows=M) -> tables.
+    One compile per slot capacity M.
+    """
+
+    def _put(tables: Tables, start: Array, emb: Array, acc: Array) -> Tables:
+        return Tables(
+            jax.lax.dynamic_update_slice_in_dim(tables.emb, emb.astype(tables.emb.dtype), start, 0),
+            jax.lax.dynamic_update_slice_in_dim(tables.acc, acc, start, 0),
+        )
+
+    put = jax.jit(_put, donate_argnums=(0,))
+
+    @partial(jax.jit, donate_argnums=(0,), static_argnames=("rows",))
+    def init(tables: Tables, start: Array, key: Array, rows: int) -> Tables:
+        emb = init_scale * jax.random.normal(key, (rows, tables.emb.shape[1]), jnp.float32)
+        return _put(tables, start, emb, jnp.zeros((rows,), jnp.float32))
+
+    @partial(jax.jit, static_argnames=("rows",))
+    def get(tables: Tables, start: Array, rows: int) -> tuple[Array, Array]:
+        return (jax.lax.dynamic_slice_in_dim(tables.emb, start, rows, 0),
+                jax.lax.dynamic_slice_in_dim(tables.acc, start, rows, 0))
+
+    return put, init, get

@@ -1,0 +1,241 @@
+"""Versioned checkpoints with one atomic switch.
+
+Layout under the checkpoint location (a path or kvstore URL):
+    checkpoint.json                      the manifest: the current version and where its data is
+    tables/{type}/{part}/v{N}/{emb,acc}  partition tables written for version N (zarr3, one shard)
+    params/v{N}.npz                      relation parameters and their optimizer state
+    snapshots/epoch_{E}.json             preserved manifests (checkpoint_preservation_interval)
+
+Writes between two commits go to fresh keys of version N+1; nothing the current manifest points at
+is ever overwritten. `commit` waits for those writes, then replaces the manifest in one atomic step
+(a temporary file renamed over it on local disk; a single-object put elsewhere). A crash before
+the switch leaves version N intact and readable; unreferenced keys are deleted after the switch
+and on the next open.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import tensorstore as ts
+
+from jgraph.storage import kv
+from jgraph.storage.partition import read_array, write_array
+
+MANIFEST = "checkpoint.json"
+FORMAT = 1
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+class CheckpointStore:
+    """Partition tables and relation parameters of one run, versioned (see module docstring)."""
+
+    def __init__(self, location: str, context: ts.Context | None = None, io_threads: int = 4) -> None:
+        self.url = kv.base_url(location)
+        self.context = context or ts.Context()
+        self.kv = kv.open_kvstore(self.url, self.context)
+        self.manifest: dict[str, Any] | None = self._read_manifest()
+        self.version = int(self.manifest["version"]) if self.manifest else 0
+        self._pending_tables: dict[str, dict[str, str]] = {}
+        self._pending_params: str | None = None
+        self._futures: dict[tuple[str, int], Future] = {}
+        self._other_futures: list[Future] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(io_threads, thread_name_prefix="jgraph-io")
+        self.bytes_written = 0
+        self.bytes_read = 0
+
+    # ------------------------------------------------------------------ manifest
+    def _read_manifest(self) -> dict[str, Any] | None:
+        r = self.kv.read(MANIFEST).result()
+        if r.state != "value":
+            return None
+        try:
+            m = json.loads(r.value.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"{self.url}{MANIFEST}: unreadable manifest: {e}") from None
+        if m.get("format") != FORMAT:
+            raise CheckpointError(f"{self.url}{MANIFEST}: unknown format {m.get('format')!r}")
+        return m
+
+    def exists(self) -> bool:
+        return self.manifest is not None
+
+    @property
+    def next_version(self) -> int:
+        return self.version + 1
+
+    def _write_manifest(self, key: str, manifest: dict[str, Any]) -> None:
+        data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
+        if kv.is_local(self.url):
+            path = os.path.join(kv.local_path(self.url), key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp.{os.getpid()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)  # the atomic switch
+            dfd = os.open(os.path.dirname(path), os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        else:
+            self.kv.write(key, data).result()
+
+    # ------------------------------------------------------------------ tables
+    def table_key(self, etype: str, part: int) -> str | None:
+        """The key of the newest data of a partition (pending first, then committed)."""
+        pend = self._pending_tables.get(etype, {}).get(str(part))
+        if pend is not None:
+            return pend
+        if self.manifest:
+            return self.manifest["tables"].get(etype, {}).get(str(part))
+        return None
+
+    def has_partition(self, etype: str, part: int) -> bool:
+        return self.table_key(etype, part) is not None
+
+    def write_partition(self, etype: str, part: int, emb: np.ndarray, acc: np.ndarray) -> Future:
+        """Write a partition for the next version in the background; returns its future.
+
+        A later read of the same partition waits for this write."""
+        key = f"tables/{etype}/{part}/v{self.next_version}"
+        prev = self._futures.get((etype, part))
+
+        def work() -> None:
+            if prev is not None:
+                prev.result()  # keep writes of one partition in order
+            write_array(kv.join(self.url, key, "emb"), emb, self.context)
+            write_array(kv.join(self.url, key, "acc"), acc, self.context)
+
+        with self._lock:
+            self._pending_tables.setdefault(etype, {})[str(part)] = key
+            fut = self._pool.submit(work)
+            self._futures[(etype, part)] = fut
+        self.bytes_written += emb.nbytes + acc.nbytes
+        return fut
+
+    def read_partition(self, etype: str, part: int) -> Future:
+        """Future of (emb [M, D], acc [M]) of the newest data of a partition (None if never written)."""
+        key = self.table_key(etype, part)
+        pending = self._futures.get((etype, part))
+        if key is None:
+            fut: Future = Future()
+            fut.set_result(None)
+            return fut
+
+        def work():
+            if pending is not None:
+                pending.result()  # a read waits for a pending write of the same partition
+            emb = read_array(kv.join(self.url, key, "emb"), self.context)
+            acc = read_array(kv.join(self.url, key, "acc"), self.context)
+            self.bytes_read += emb.nbytes + acc.nbytes
+            return emb, acc
+
+        return self._pool.submit(work)
+
+    # ------------------------------------------------------------------ params
+    def write_params(self, arrays: dict[str, np.ndarray]) -> Future:
+        key = f"params/v{self.next_version}.npz"
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        data = buf.getvalue()
+        self._pending_params = key
+        fut = self._pool.submit(lambda: self.kv.write(key, data).result())
+        self._other_futures.append(fut)
+        return fut
+
+    def read_params(self) -> dict[str, np.ndarray] | None:
+        key = self._pending_params or (self.manifest or {}).get("params")
+        if key is None:
+            return None
+        r = self.kv.read(key).result()
+        if r.state != "value":
+            raise CheckpointError(f"{self.url}{key}: missing (named by the manifest)")
+        with np.load(io.BytesIO(r.value)) as z:
+            return {k: z[k] for k in z.files}
+
+    # ------------------------------------------------------------------ commit
+    def wait(self) -> None:
+        """Block until every background write has finished (re-raising its error)."""
+        for f in list(self._futures.values()) + self._other_futures:
+            f.result()
+        self._other_futures.clear()
+
+    def commit(self, progress: dict[str, Any], extra: dict[str, Any] | None = None) -> int:
+        """Make everything written since the last commit current, atomically. Returns the version."""
+        self.wait()
+        tables = {t: dict(p) for t, p in (self.manifest or {}).get("tables", {}).items()}
+        for etype, parts in self._pending_tables.items():
+            tables.setdefault(etype, {}).update(parts)
+        manifest = {
+            "format": FORMAT,
+            "version": self.next_version,
+            "tables": tables,
+            "params": self._pending_params or (self.manifest or {}).get("params"),
+            "progress": progress,
+            "time": time.time(),
+            **(extra or {}),
+        }
+        self._write_manifest(MANIFEST, manifest)
+        self.manifest, self.version = manifest, manifest["version"]
+        self._pending_tables.clear()
+        self._pending_params = None
+        self._futures.clear()
+        self.collect_garbage()
+        return self.version
+
+    def snapshot(self, name: str) -> None:
+        """Preserve the current manifest (and so the data it names) as snapshots/{name}.json."""
+        if self.manifest is None:
+            raise CheckpointError("nothing committed to snapshot")
+        self._write_manifest(f"snapshots/{name}.json", self.manifest)
+
+    def _referenced(self) -> set[str]:
+        keys: set[str] = set()
+        manifests = [self.manifest] if self.manifest else []
+        for k in self.kv.list(ts.KvStore.KeyRange("snapshots/", "snapshots0")).result():
+            r = self.kv.read(k).result()
+            if r.state == "value":
+                manifests.append(json.loads(r.value))
+        for m in manifests:
+            for parts in m.get("tables", {}).values():
+                keys.update(parts.values())
+            if m.get("params"):
+                keys.add(m["params"])
+        return keys
+
+    def collect_garbage(self) -> None:
+        """Delete data of committed-or-older versions that no manifest names (crash leftovers)."""
+        if self._futures or self._pending_tables:
+            return
+        keep = self._referenced()
+        prefixes: set[str] = set()
+        for raw in self.kv.list(ts.KvStore.KeyRange("tables/", "tables0")).result():
+            key = raw.decode()
+            m = re.match(r"(tables/[^/]+/[^/]+/v(\d+))/", key)
+            if m and m.group(1) not in keep:
+                prefixes.add(m.group(1))
+        for raw in self.kv.list(ts.KvStore.KeyRange("params/", "params0")).result():
+            key = raw.decode()
+            if key not in keep:
+                self.kv.delete_range(ts.KvStore.KeyRange(key, key + "\0")).result()
+        for p in prefixes:
+            self.kv.delete_range(ts.KvStore.KeyRange(p + "/", p + "0")).result()
+
+    def close(self) -> None:
+        self.wait()
+        self._pool.shutdown(wait=True)
