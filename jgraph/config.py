@@ -8,7 +8,7 @@ never a `DictConfig` (`to_config` converts). This module imports no jax.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -33,7 +33,7 @@ class RelationConfig:
     lhs: str = DEFAULT_ENTITY_TYPE  # entity type of the head
     rhs: str = DEFAULT_ENTITY_TYPE  # entity type of the tail
     weight: float = 1.0  # multiplier on this relation's loss
-    operator: Optional[str] = None  # None = model.operator
+    operator: str | None = None  # None = model.operator
 
 
 @dataclass
@@ -66,11 +66,11 @@ class DataConfig:
     root: str = "${oc.env:JGRAPH_DATA,data}"
     path: str = ""  # dataset folder under root
     train: str = "train.tsv.gz"
-    valid: Optional[str] = "valid.tsv.gz"
-    test: Optional[str] = "test.tsv.gz"
+    valid: str | None = "valid.tsv.gz"
+    test: str | None = "test.tsv.gz"
     delimiter: str = "\t"
     skip_rows: int = 0  # header/comment lines at the top of each file
-    columns: Optional[list[str]] = None  # None = by column count (2: lhs,rhs; 3: lhs,rel,rhs; 4: +weight)
+    columns: list[str] | None = None  # None = by column count (2: lhs,rhs; 3: lhs,rel,rhs; 4: +weight)
     relation_name: str = "edge"  # the relation of 2-column graphs
     symmetric: bool = False  # also train on (tail, rel, head) for undirected graphs
     split_seed: int = 0  # used when valid/test come from a random split of train (fractions below)
@@ -90,7 +90,7 @@ class ModelConfig:
     dimension: int = 100
     bias: bool = False  # coordinate 0 is a bias added to scores
     init_scale: float = 1e-3  # std of the normal init of entity rows
-    max_norm: Optional[float] = None  # rows looked up with a larger norm are rescaled to it
+    max_norm: float | None = None  # rows looked up with a larger norm are rescaled to it
     global_emb: bool = False  # a learned vector per entity type added to every embedding
     reciprocal: bool = False  # PBG dynamic relations: separate lhs/rhs operators, both directions
     regularizer: str = "n3"
@@ -117,7 +117,7 @@ class NegativesConfig:
 @dataclass
 class OptimizerConfig:
     lr: float = 0.01  # row-wise Adagrad on entity rows
-    relation_lr: Optional[float] = None  # Adagrad on relation parameters; None = lr
+    relation_lr: float | None = None  # Adagrad on relation parameters; None = lr
     eps: float = 1e-10
 
 
@@ -126,6 +126,8 @@ class TrainingConfig:
     num_epochs: int = 1
     batch_size: int = 1000
     batches_per_dispatch: int = 64  # batches run inside one jitted call (lax.fori_loop)
+    compute_groups: int = 0  # a batch's chunks in this many independent groups, run concurrently
+    #                          by XLA's CPU runtime (0 = auto: CPU cores on CPU, 1 on GPU)
     seed: int = 0
     rng_impl: str = "threefry"  # jax PRNG: threefry (default) | rbg | unsafe_rbg (faster)
     log_every_dispatches: int = 20  # pull metrics to the host (and check for NaN) this often
@@ -140,8 +142,8 @@ class EvalConfig:
     protocols: list[str] = field(default_factory=lambda: ["filtered"])  # raw | filtered | sampled
     every_epochs: int = 0  # also evaluate `every_split` every N epochs (0 = only at the end)
     every_split: str = "valid"
-    every_max_edges: Optional[int] = 5000  # subsample for the periodic eval
-    max_edges: Optional[int] = None  # subsample the final eval (None = all)
+    every_max_edges: int | None = 5000  # subsample for the periodic eval
+    max_edges: int | None = None  # subsample the final eval (None = all)
     batch_size: int = 256  # queries per dispatch in full ranking
     hits: list[int] = field(default_factory=lambda: [1, 3, 10, 50])
     ties: str = "realistic"  # realistic | pessimistic (PBG) | optimistic
@@ -154,10 +156,10 @@ class EvalConfig:
 class StorageConfig:
     """Where a run keeps its partitions and checkpoints."""
 
-    checkpoint_dir: Optional[str] = None  # path or kvstore URL; None = <run dir>/checkpoint
+    checkpoint_dir: str | None = None  # path or kvstore URL; None = <run dir>/checkpoint
     save: bool = True  # commit checkpoints (at every epoch end, and see below)
     checkpoint_every_buckets: int = 1  # also commit after this many buckets (0 = epoch ends only)
-    checkpoint_preservation_interval: Optional[int] = None  # keep snapshots/epoch_N every N epochs
+    checkpoint_preservation_interval: int | None = None  # keep snapshots/epoch_N every N epochs
     bucket_order: str = "inside_out"  # inside_out | outside_in | affinity | random
 
 
@@ -210,6 +212,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("model.bias needs model.dimension >= 2")
     if n.num_batch_negs < 0 or n.num_uniform_negs < 0:
         raise ValueError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
+    if not n.all_negs and n.num_batch_negs == 0 and n.num_uniform_negs == 0:
+        raise ValueError("negatives: num_batch_negs and num_uniform_negs are both 0 (or set all_negs)")
     if n.disable_lhs_negs and n.disable_rhs_negs:
         raise ValueError("negatives.disable_lhs_negs and disable_rhs_negs cannot both be true")
     chunk = chunk_size(cfg)

@@ -161,17 +161,25 @@ class Model:
         """Scores of one side: batch negatives (the chunk's own positives) ++ extra negatives."""
         c, p = batch_valid.shape
         pos_scores = self.comparator.pos(fixed, pos)
-        negs, valids = [], []
+        parts, valids = [], []
         if use_batch:
-            negs.append(self.comparator.neg(fixed, pos))
+            parts.append(pos)
             not_self = ~jnp.eye(p, dtype=bool)
-            valids.append(not_self[None] & batch_valid[:, None, :])
-        if extra is not None:
+            valids.append(jnp.broadcast_to(not_self[None] & batch_valid[:, None, :], (c, p, p)))
+        if extra is not None and extra.ndim == 3 and parts:
+            # batch and uniform negatives as one candidate set: one comparator call per side
+            parts.append(extra)
+            valids.append(jnp.broadcast_to(extra_valid, (c, p, extra.shape[1])))
+            extra = None
+        if parts:
+            cands = jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+            neg = self.comparator.neg(fixed, cands)
+            valid = jnp.concatenate(valids, axis=-1) if len(valids) > 1 else valids[0]
+        if extra is not None:  # uniform only, or every row of the partition (all_negs)
             scores = self.comparator.neg(fixed, extra)
-            negs.append(scores)
-            valids.append(jnp.broadcast_to(extra_valid, scores.shape))
-        neg = jnp.concatenate(negs, axis=-1) if len(negs) > 1 else negs[0]
-        valid = jnp.concatenate(valids, axis=-1) if len(valids) > 1 else valids[0]
+            v = jnp.broadcast_to(extra_valid, scores.shape)
+            neg, valid = (jnp.concatenate([neg, scores], -1), jnp.concatenate([valid, v], -1)) if parts \
+                else (scores, v)
         return SideScores(pos_scores, neg, valid)
 
     def score(

@@ -31,10 +31,16 @@ def row_adagrad(
 def unique_rows(ids: Array, fill: int) -> tuple[Array, Array]:
     """Sorted unique ids padded with `fill` to len(ids), and the index of each id among them.
 
-    ids int [M] -> (unique [M], inverse [M]) with unique[inverse] == ids.
+    ids int [M] -> (unique [M], inverse [M]) with unique[inverse] == ids. One sort plus a binary
+    search (several times faster on CPU than `jnp.unique`'s argsort).
     """
-    uniq, inverse = jnp.unique(ids, size=ids.shape[0], fill_value=fill, return_inverse=True)
-    return uniq, inverse.reshape(ids.shape)
+    m = ids.shape[0]
+    s = jnp.sort(ids)
+    first = jnp.concatenate([jnp.ones((1,), bool), s[1:] != s[:-1]])
+    pos = jnp.cumsum(first, dtype=jnp.int32) - 1  # slot of each sorted id among the unique ones
+    uniq = jnp.full((m,), fill, ids.dtype).at[pos].set(s, unique_indices=False)
+    inverse = pos[jnp.searchsorted(s, ids)]
+    return uniq, inverse
 
 
 def sparse_row_adagrad(

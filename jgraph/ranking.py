@@ -71,6 +71,7 @@ def full_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np.nd
                  ) -> dict[str, dict[str, Any]]:
     """{protocol: {"lhs": metrics, "rhs": metrics, "avg": metrics}} for raw and/or filtered."""
     edges = eval_edges(ds, split, max_edges, ecfg.seed)
+    emb = model.renorm(emb)
     ranks_fn = make_query_ranks(model, ecfg.ties)
     counts = np.array([ds.num_entities(t) for t in ds.entity_types], np.int64)
     sums = {p: {s: RankSums(tuple(ecfg.hits)) for s in SIDES} for p in ("raw", "filtered")}
@@ -87,7 +88,7 @@ def full_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np.nd
             key = key * ds.num_relations + edges.rel
         order = np.argsort(key, kind="stable")
         bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
-        for g0, g1 in zip(bounds[:-1], bounds[1:]):
+        for g0, g1 in zip(bounds[:-1], bounds[1:], strict=True):
             ct = int(cand_type[order[g0]])
             for s in range(g0, g1, b):
                 q = order[s : min(s + b, g1)]
@@ -122,6 +123,7 @@ def sampled_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np
     """PBG's protocol: rank among `eval.num_batch_negs` batch + `eval.num_uniform_negs` uniform
     negatives per chunk, drawn from every entity of the type."""
     edges = eval_edges(ds, split, max_edges, ecfg.seed)
+    emb = model.renorm(emb)
     chunk = ecfg.num_batch_negs or ecfg.num_uniform_negs
     neg = NegativeSpec(num_uniform=ecfg.num_uniform_negs, use_batch=ecfg.num_batch_negs > 0,
                        all_negs=False, sides=(True, True))
@@ -142,7 +144,7 @@ def sampled_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np
         arrays, _ = batches.block(i, 1)
         batch = Batch(*(jnp.asarray(a[0]) for a in arrays))
         out = jax.device_get(fn(params, emb, batch, layout, jax.random.fold_in(key, i)))
-        for s, side_out in zip(SIDES, out):
+        for s, side_out in zip(SIDES, out, strict=True):
             if side_out is not None:
                 rank, auc, valid = side_out
                 sums[s].add(rank[valid], auc[valid])

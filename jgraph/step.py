@@ -69,42 +69,60 @@ def _chunk_regions(model: Model, batch: Batch, layout: Layout) -> tuple[Array, .
 
 
 def batch_scores(
-    model: Model, neg: NegativeSpec, params: dict, rows: Array, index: Array, batch: Batch,
-    layout: Layout, key: Array, num_rows: int, dense: bool
+    model: Model, neg: NegativeSpec, params: dict, rows: Array, index: Array | None, batch: Batch,
+    layout: Layout, num_rows: int,
 ):
-    """Scores of one batch. With `dense`, `rows` is the whole working table [K, D] and `index`
-    is unused; otherwise `rows` are the unique gathered rows and `index` maps every id used
-    (lhs [C*P], rhs [C*P], uniform lhs [C*U], uniform rhs [C*U]) to its row."""
+    """Scores of one batch (or a group of its chunks).
+
+    Sparse: `rows` are the unique gathered rows [M, D] and `index` int [C, W] maps each chunk's
+    ids (lhs P, rhs P, then uniform lhs U and uniform rhs U when those sides are on, as
+    `gather_ids` lays them out) to its row. Dense (`index` None, all_negs): `rows` is the whole
+    working table [K, D]."""
     c, p = batch.lhs.shape
     lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
-    if dense:
+    extra_l = extra_r = v_l = v_r = None
+    if index is None:
         lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
         lhs, rhs = rows[lhs_ids], rows[rhs_ids]
-        extra_l = extra_r = rows
-        v_l = region_mask(lo_l, n_l, num_rows) & not_self_mask(lhs_ids, num_rows)
-        v_r = region_mask(lo_r, n_r, num_rows) & not_self_mask(rhs_ids, num_rows)
+        if neg.sides[0]:
+            extra_l = rows
+            v_l = region_mask(lo_l, n_l, num_rows) & not_self_mask(lhs_ids, num_rows)
+        if neg.sides[1]:
+            extra_r = rows
+            v_r = region_mask(lo_r, n_r, num_rows) & not_self_mask(rhs_ids, num_rows)
     else:
-        emb = rows[index]
-        lhs = emb[: c * p].reshape(c, p, -1)
-        rhs = emb[c * p : 2 * c * p].reshape(c, p, -1)
-        u = neg.num_uniform
-        off = 2 * c * p
-        extra_l = extra_r = v_l = v_r = None
+        emb = rows[index]  # [C, W, D]
+        lhs, rhs = emb[:, :p], emb[:, p : 2 * p]
+        u, off = neg.num_uniform, 2 * p
         if u and neg.sides[0]:
-            extra_l = emb[off : off + c * u].reshape(c, u, -1)
-            v_l = jnp.ones((c, 1, u), bool)
-            off += c * u
+            extra_l, v_l = emb[:, off : off + u], jnp.ones((c, 1, u), bool)
+            off += u
         if u and neg.sides[1]:
-            extra_r = emb[off : off + c * u].reshape(c, u, -1)
-            v_r = jnp.ones((c, 1, u), bool)
-    if not neg.sides[0]:
-        extra_l = v_l = None
-    if not neg.sides[1]:
-        extra_r = v_r = None
-    return model.score(
-        params, lhs, rhs, batch, extra_l, extra_r, v_l, v_r,
-        neg.use_batch and not neg.all_negs, neg.sides,
-    )
+            extra_r, v_r = emb[:, off : off + u], jnp.ones((c, 1, u), bool)
+    return model.score(params, lhs, rhs, batch, extra_l, extra_r, v_l, v_r,
+                       neg.use_batch and not neg.all_negs, neg.sides)
+
+
+def batch_loss(model: Model, neg: NegativeSpec, params: dict, rows: Array, index: Array | None,
+               batch: Batch, layout: Layout, num_rows: int, groups: int) -> tuple[Array, dict]:
+    """Loss of a batch, computed as `groups` independent groups of chunks.
+
+    Chunks never interact, so the split changes no number; it gives XLA's CPU runtime independent
+    subgraphs to run on different cores (small batched matmuls do not parallelise well inside
+    one op)."""
+    c = batch.lhs.shape[0]
+    groups = groups if groups > 0 and c % groups == 0 else 1
+    g = c // groups
+    total, stats = 0.0, None
+    for h in range(groups):
+        sl = slice(h * g, (h + 1) * g)
+        sub = Batch(*(a[sl] for a in batch))
+        sides = batch_scores(model, neg, params, rows, None if index is None else index[sl], sub,
+                             layout, num_rows)
+        loss, st = model.loss(*sides, sub)
+        total = total + loss
+        stats = st if stats is None else {k: stats[k] + st[k] for k in st}
+    return total, stats
 
 
 def _ids(batch: Batch, lo_l: Array, lo_r: Array) -> tuple[Array, Array]:
@@ -114,21 +132,22 @@ def _ids(batch: Batch, lo_l: Array, lo_r: Array) -> tuple[Array, Array]:
 
 
 def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, key: Array) -> Array:
-    """Every row id a batch touches, flattened: lhs, rhs, then uniform lhs/rhs negatives."""
+    """Every row id a batch touches, per chunk: int [C, W] = lhs P, rhs P, then uniform lhs U and
+    uniform rhs U (for the sides that have negatives)."""
     lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
-    parts = [lhs_ids.ravel(), rhs_ids.ravel()]
+    parts = [lhs_ids, rhs_ids]
     k_l, k_r = jax.random.split(key)
     if neg.num_uniform and not neg.all_negs:
         if neg.sides[0]:
-            parts.append(uniform_rows(k_l, lo_l, n_l, neg.num_uniform).ravel())
+            parts.append(uniform_rows(k_l, lo_l, n_l, neg.num_uniform))
         if neg.sides[1]:
-            parts.append(uniform_rows(k_r, lo_r, n_r, neg.num_uniform).ravel())
-    return jnp.concatenate(parts)
+            parts.append(uniform_rows(k_r, lo_r, n_r, neg.num_uniform))
+    return jnp.concatenate(parts, axis=1)
 
 
 def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: float, eps: float,
-                     num_rows: int):
+                     num_rows: int, groups: int = 1):
     """fn(state, tables, block: Batch [S, C, P], num_batches, layout) -> (state, tables, stats).
 
     Runs `num_batches` (<= S) batches of the block; state and tables are donated.
@@ -142,8 +161,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             rows = model.renorm(tables.emb)
 
             def f(rows, params):
-                sides = batch_scores(model, neg, params, rows, None, batch, layout, key, num_rows, True)
-                return model.loss(*sides, batch)
+                return batch_loss(model, neg, params, rows, None, batch, layout, num_rows, groups)
 
             (total, stats), (g_rows, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
                 rows, state.params
@@ -154,12 +172,12 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             tables = Tables(jnp.where(ok, new_emb, tables.emb), jnp.where(ok, acc, tables.acc))
         else:
             ids = gather_ids(model, neg, batch, layout, key)
-            uniq, index = unique_rows(ids, fill=num_rows)
+            uniq, index = unique_rows(ids.ravel(), fill=num_rows)
+            index = index.reshape(ids.shape)
             rows = model.renorm(tables.emb.at[uniq].get(mode="fill", fill_value=0.0))
 
             def f(rows, params):
-                sides = batch_scores(model, neg, params, rows, index, batch, layout, key, num_rows, False)
-                return model.loss(*sides, batch)
+                return batch_loss(model, neg, params, rows, index, batch, layout, num_rows, groups)
 
             (total, stats), (g_rows, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
                 rows, state.params
@@ -243,15 +261,13 @@ def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int
 
     @jax.jit
     def ranks(params, emb, batch: Batch, layout: Layout, key):
-        if neg.all_negs:
-            rows, index, dense = emb, None, True
+        if neg.all_negs:  # (max_norm: the caller renormalises emb once)
+            rows, index = emb, None
         else:
-            ids = gather_ids(model, neg, batch, layout, key)
-            uniq, index = unique_rows(ids, fill=num_rows)
-            rows, dense = emb.at[uniq].get(mode="fill", fill_value=0.0), False
-        rows = model.renorm(rows)
-        lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, index, batch, layout, key,
-                                             num_rows, dense)
+            index = gather_ids(model, neg, batch, layout, key)
+            rows = emb
+        lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, index, batch, layout,
+                                             num_rows)
         out = []
         for s in (lhs_side, rhs_side):
             if s is None:

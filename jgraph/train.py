@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from jgraph.config import TrainConfig, register_configs, to_config, validate
+from jgraph.config import register_configs, to_config, validate
 
 log = logging.getLogger("jgraph")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -107,7 +107,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
                                cfg.eval, full, cfg.eval.max_edges) if full else {}
             if "sampled" in cfg.eval.protocols:
                 res["sampled"] = sampled_ranking(trainer.model, trainer.state.params, emb, offsets,
-                                                 ds, split, cfg.eval, trainer._group_of_rel,
+                                                 ds, split, cfg.eval, trainer.group_of_rel,
                                                  cfg.eval.max_edges)
             evaluation[split] = res
         eval_seconds = time.perf_counter() - t0

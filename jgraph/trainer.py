@@ -10,10 +10,12 @@ epoch's end. A resumed run continues after the last committed bucket.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +61,27 @@ def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: i
     nu = n.num_uniform_negs if num_uniform is None else num_uniform
     return NegativeSpec(num_uniform=nu, use_batch=nb > 0, all_negs=n.all_negs,
                         sides=(not n.disable_lhs_negs, not n.disable_rhs_negs))
+
+
+def chunk_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:
+    """The chunk group of each relation (edges of different groups never share a chunk): the
+    relation itself in standard mode (its operator is applied to the chunk's negatives), the
+    (lhs type, rhs type) pair with reciprocal relations; None when every edge may mix."""
+    rt = ds.relation_types
+    if not cfg.model.reciprocal:
+        return np.arange(len(rt))
+    if len(ds.entity_types) > 1:
+        return rt[:, 0] * len(ds.entity_types) + rt[:, 1]
+    return None
+
+
+def compute_groups(cfg: TrainConfig) -> int:
+    """training.compute_groups, with 0 = as many groups as CPU cores (1 on an accelerator)."""
+    if cfg.training.compute_groups > 0:
+        return cfg.training.compute_groups
+    if jax.default_backend() != "cpu":
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
 
 
 def fingerprint(cfg: TrainConfig, ds: Dataset) -> dict[str, Any]:
@@ -117,7 +140,7 @@ class Trainer:
         relation_lr = cfg.optimizer.relation_lr or cfg.optimizer.lr
         k, d = self.layout.num_rows, cfg.model.dimension
         self.train_block = make_train_block(self.model, self.neg, cfg.optimizer.lr, relation_lr,
-                                            cfg.optimizer.eps, k)
+                                            cfg.optimizer.eps, k, compute_groups(cfg))
         self.put_slot, self.init_slot, self.get_slot = make_slot_ops(cfg.model.init_scale)
         self.state = init_state(self.model, t.seed, t.rng_impl, relation_lr, cfg.optimizer.eps)
         self.tables = Tables(jnp.zeros((k, d), jnp.float32), jnp.zeros((k,), jnp.float32))
@@ -126,11 +149,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jgraph-batches")
         self._since_commit = 0
-        rel_types = ds.relation_types
-        multi = len(ds.entity_types) > 1
-        self._group_of_rel = (np.arange(len(rel_types)) if not cfg.model.reciprocal
-                              else (rel_types[:, 0] * len(ds.entity_types) + rel_types[:, 1]) if multi
-                              else None)
+        self.group_of_rel = chunk_groups(cfg, ds)
         self._restore()
 
     # ------------------------------------------------------------------ checkpoints
@@ -190,7 +209,7 @@ class Trainer:
         rt = self.ds.relation_types[rel]
         lhs = layout.lo[rt[:, 0], 0] + lhs_off
         rhs = layout.lo[rt[:, 1], 1] + rhs_off
-        group = None if self._group_of_rel is None else self._group_of_rel[rel]
+        group = None if self.group_of_rel is None else self.group_of_rel[rel]
         rng = np.random.default_rng([self.cfg.training.seed, epoch, *step.bucket])
         b = make_batches(lhs, rhs, rel, w, group, self.chunk, self.chunks_per_batch,
                          self.cfg.training.batches_per_dispatch, rng)

@@ -135,7 +135,9 @@ def _tsv_dataset(cfg: TrainConfig) -> Dataset:
             f"dataset {d.name!r}: missing {', '.join(missing)}. Set data.root (or JGRAPH_DATA) to "
             f"the folder holding {d.path or 'the data'}/ — now {d.root!r}. {hint}"
         )
-    cols: dict[str, EdgeColumns] = {s: read_edges(folder / f, d.delimiter, d.columns, d.skip_rows) for s, f in files.items()}
+    cols: dict[str, EdgeColumns] = {
+        s: read_edges(folder / f, d.delimiter, d.columns, d.skip_rows) for s, f in files.items()
+    }
     if "train" not in cols:
         raise DataError("data.train must name a file")
     has_rel = cols["train"].rel is not None
@@ -146,7 +148,9 @@ def _tsv_dataset(cfg: TrainConfig) -> Dataset:
         rel_names = [d.relation_name]
     types = list(cfg.entities)
     rel_types = _relation_types(cfg, rel_names, types)
-    rel_ids = {s: _index(c.rel, rel_names) if has_rel else np.zeros(len(c), np.int32) for s, c in cols.items()}
+    rel_ids = {
+        s: _index(c.rel, rel_names) if has_rel else np.zeros(len(c), np.int32) for s, c in cols.items()
+    }
 
     names: dict[str, pa.Array] = {}
     for t_idx, t in enumerate(types):

@@ -116,7 +116,9 @@ def read_edges(path: str | Path, delimiter: str = "\t", columns: list[str] | Non
         empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0)
         if pc.any(empty).as_py():
             i = int(np.flatnonzero(empty.to_numpy(zero_copy_only=False))[0])
-            raise DataError(f"{path}:{i + 1 + skip_rows}: empty {role} name in {_row_text(table, i, delimiter)!r}")
+            raise DataError(
+                f"{path}:{i + 1 + skip_rows}: empty {role} name in {_row_text(table, i, delimiter)!r}"
+            )
         return arr
 
     weight = None
@@ -156,5 +158,7 @@ def _parse_weights(path: Path, arr: pa.Array, table: pa.Table, delimiter: str, s
                 ) from None
     if np.any(w < 0):
         i = int(np.flatnonzero(w < 0)[0])
-        raise DataError(f"{path}:{i + 1 + skip_rows}: negative weight {w[i]} in {_row_text(table, i, delimiter)!r}")
+        raise DataError(
+            f"{path}:{i + 1 + skip_rows}: negative weight {w[i]} in {_row_text(table, i, delimiter)!r}"
+        )
     return w.astype(np.float32)
