@@ -56,11 +56,11 @@ def measure(args, dim: int, operator: str, comparator: str, loss: str) -> dict:
     # compile outside the timed epoch: one tiny epoch on a handful of edges would recompile, so
     # time the first dispatch separately instead
     t0 = time.perf_counter()
-    stats = trainer.train_epoch(0, 0)
+    stats = trainer.train_pass(0, 0, 0)
     wall = time.perf_counter() - t0
     trainer.close()
-    return {"edges_per_s": stats["edges"] / stats["train_seconds"], "wall_s": wall,
-            "edges": stats["edges"], "loss": stats["loss"]}
+    return {"edges_per_s": stats["count"] / stats["train_seconds"], "wall_s": wall,
+            "edges": int(stats["count"]), "loss": stats["loss"] / max(stats["count"], 1)}
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ the same order and continues after the last completed bucket.
 from __future__ import annotations
 
 import random
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,12 +110,23 @@ class BucketedEdges:
         b = bucket[0] * self.n_rhs + bucket[1]
         return int(self.start[b + 1] - self.start[b])
 
-    def edges(self, bucket: Bucket) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """(lhs_off, rhs_off, rel, weight) of one bucket."""
+    def edges(self, bucket: Bucket, chunk: int = 0, num_chunks: int = 1
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(lhs_off, rhs_off, rel, weight) of edge chunk `chunk` (of `num_chunks`) of a bucket."""
         b = bucket[0] * self.n_rhs + bucket[1]
-        idx = self.order[self.start[b] : self.start[b + 1]]
+        count = int(self.start[b + 1] - self.start[b])
+        size = -(-count // num_chunks) if count else 0
+        lo = self.start[b] + min(chunk * size, count)
+        hi = self.start[b] + min((chunk + 1) * size, count)
+        idx = self.order[lo:hi]
         w = None if self.weight is None else self.weight[idx]
         return self.lhs_off[idx], self.rhs_off[idx], self.rel[idx], w
+
+    def read(self, bucket: Bucket, chunk: int = 0, num_chunks: int = 1) -> Future:
+        """The same as a completed future (the interface of storage.edges.EdgeBucketStore)."""
+        fut: Future = Future()
+        fut.set_result(self.edges(bucket, chunk, num_chunks))
+        return fut
 
 
 def bucketize(lhs: np.ndarray, rhs: np.ndarray, rel: np.ndarray, weight: np.ndarray | None,

@@ -7,7 +7,7 @@ never a `DictConfig` (`to_config` converts). This module imports no jax.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -128,6 +128,7 @@ class TrainingConfig:
     batches_per_dispatch: int = 64  # batches run inside one jitted call (lax.fori_loop)
     compute_groups: int = 0  # a batch's chunks in this many independent groups, run concurrently
     #                          by XLA's CPU runtime (0 = auto: CPU cores on CPU, 1 on GPU)
+    num_edge_chunks: int = 1  # each epoch = this many passes over all buckets, a slice of each
     seed: int = 0
     rng_impl: str = "threefry"  # jax PRNG: threefry (default) | rbg | unsafe_rbg (faster)
     log_every_dispatches: int = 20  # pull metrics to the host (and check for NaN) this often
@@ -160,6 +161,8 @@ class StorageConfig:
     save: bool = True  # commit checkpoints (at every epoch end, and see below)
     checkpoint_every_buckets: int = 1  # also commit after this many buckets (0 = epoch ends only)
     checkpoint_preservation_interval: int | None = None  # keep snapshots/epoch_N every N epochs
+    edge_dir: str | None = None  # bucketed edges in TensorStore here (written once), read per
+    #                              bucket and edge chunk instead of kept in memory
     bucket_order: str = "inside_out"  # inside_out | outside_in | affinity | random
 
 
@@ -199,8 +202,24 @@ def to_config(cfg: Any) -> TrainConfig:
         typed = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
         obj = OmegaConf.to_object(typed)
         assert isinstance(obj, TrainConfig)
+        # `+key=value` overrides can add keys to a structured config; the schema has the last word
+        extra = _unknown_keys(OmegaConf.to_container(cfg, resolve=False), asdict(obj), "")
+        if extra:
+            raise ValueError(f"unknown config key(s): {', '.join(extra)} (see jgraph/config.py)")
         return obj
     raise TypeError(f"expected TrainConfig or DictConfig, got {type(cfg).__name__}")
+
+
+def _unknown_keys(given: Any, known: Any, path: str) -> list[str]:
+    if not isinstance(given, dict) or not isinstance(known, dict):
+        return []
+    out = []
+    for k, v in given.items():
+        if k not in known:
+            out.append(f"{path}{k}")
+        else:
+            out += _unknown_keys(v, known[k], f"{path}{k}.")
+    return out
 
 
 def validate(cfg: TrainConfig) -> None:

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jgraph.partition import Layout  # noqa: F401  (re-exported: where a bucket's rows are)
 from jgraph.scorer import LOSSES, OPERATORS, REGULARIZERS, Operator, comparator_for
 
 Array = Any
@@ -30,13 +31,6 @@ class Batch(NamedTuple):
     rhs: Array  # int32 [C, P]
     rel: Array  # int32 [C, P] relation ids (one relation per chunk in standard mode)
     weight: Array  # float32 [C, P] per-edge weights (1 when the data has none)
-
-
-class Layout(NamedTuple):
-    """Where each entity type's partitions sit in the working table for the current bucket."""
-
-    lo: Array  # int32 [T, 2] first row of (type, side) — side 0 = lhs partition, 1 = rhs partition
-    n: Array  # int32 [T, 2] rows of that partition (entity count)
 
 
 class SideScores(NamedTuple):

@@ -14,10 +14,16 @@ resident; a partitioned type has two slots, for the lhs and the rhs partition of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from jgraph.model import Layout
+
+class Layout(NamedTuple):
+    """Where each entity type's partitions sit in the working table for the current bucket."""
+
+    lo: Any  # int32 [T, 2] first row of (type, side) — side 0 = lhs partition, 1 = rhs partition
+    n: Any  # int32 [T, 2] rows of that partition (entity count)
 
 
 @dataclass

@@ -36,10 +36,10 @@ def eval_edges(ds: Dataset, split: str, max_edges: int | None, seed: int) -> Edg
 class KnownAnswers:
     """All true answers of (fixed entity, relation) queries on one side, from every split."""
 
-    def __init__(self, ds: Dataset, side: int) -> None:
+    def __init__(self, ds: Dataset, side: int, extra: list[Edges] = ()) -> None:
         r = max(ds.num_relations, 1)
         fixed, ans, rel = [], [], []
-        for e in ds.splits.values():
+        for e in [*ds.splits.values(), *extra]:
             fixed.append(e.rhs if side == 0 else e.lhs)
             ans.append(e.lhs if side == 0 else e.rhs)
             rel.append(e.rel)
@@ -76,8 +76,13 @@ def full_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np.nd
     counts = np.array([ds.num_entities(t) for t in ds.entity_types], np.int64)
     sums = {p: {s: RankSums(tuple(ecfg.hits)) for s in SIDES} for p in ("raw", "filtered")}
     b = ecfg.batch_size
+    extra = []
+    if "filtered" in protocols and ds.train_buckets is not None and "train" not in ds.splits:
+        from jgraph.data.prepared import train_edges
+
+        extra = [train_edges(ds)]  # a prepared dataset keeps its train edges in buckets
     for side in (0, 1):
-        known = KnownAnswers(ds, side) if "filtered" in protocols else None
+        known = KnownAnswers(ds, side, extra) if "filtered" in protocols else None
         fixed = edges.rhs if side == 0 else edges.lhs
         target = edges.lhs if side == 0 else edges.rhs
         fixed_type = ds.relation_types[edges.rel, 1 - side]

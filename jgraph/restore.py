@@ -17,10 +17,9 @@ from omegaconf import OmegaConf
 from jgraph.config import TrainConfig
 from jgraph.data.dataset import Dataset, load_dataset
 from jgraph.model import Model
-from jgraph.partition import PartitionLayout
 from jgraph.step import init_state
 from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
-from jgraph.trainer import build_model, fingerprint, state_from_arrays
+from jgraph.trainer import build_model, fingerprint, partition_layout, state_from_arrays
 
 
 @dataclass
@@ -69,9 +68,7 @@ def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:
     template = init_state(model, cfg.training.seed, cfg.training.rng_impl,
                           cfg.optimizer.relation_lr or cfg.optimizer.lr, cfg.optimizer.eps)
     state = state_from_arrays(template, store.read_params())
-    counts = {t: ds.num_entities(t) for t in ds.entity_types}
-    parts = {t: cfg.entities[t].num_partitions for t in ds.entity_types}
-    layout = PartitionLayout.build(counts, parts, cfg.training.seed)
+    layout = partition_layout(cfg, ds)
     tables, offsets, off = [], [], 0
     for tp in layout.types:
         offsets.append(off)

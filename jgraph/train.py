@@ -15,6 +15,7 @@ import importlib
 import json
 import logging
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -79,15 +80,25 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         jsonl.write(json.dumps(stats) + "\n")
         jsonl.flush()
 
+    buckets_log = open(out / "buckets.jsonl", "a")
+
+    def on_bucket(stats: dict) -> None:
+        buckets_log.write(json.dumps(stats) + "\n")
+        if trainer is not None and trainer.layout.num_partitions > 1:
+            log.info("bucket %d/%d (%d,%d): %d edges, %.0f edges/s, train %.2fs, io wait %.2fs, "
+                     "io %.1f MB", stats["index"], stats["of"], stats["lhs"], stats["rhs"], stats["edges"],
+                     stats["edges_per_second"], stats["train_seconds"], stats["io_wait_seconds"],
+                     stats["io_bytes"] / 1e6)
+
     try:
-        trainer = Trainer(cfg, ds, store, on_epoch=on_epoch)
+        trainer = Trainer(cfg, ds, store, on_epoch=on_epoch, on_bucket=on_bucket)
         log.info("model: %s %s d=%d%s, loss %s, %d+%d negatives, %s; backend %s",
                  cfg.model.operator, cfg.model.comparator, cfg.model.dimension,
                  " reciprocal" if cfg.model.reciprocal else "", cfg.loss.name,
                  cfg.negatives.num_batch_negs, cfg.negatives.num_uniform_negs,
                  "1 partition" if trainer.layout.num_partitions == 1
                  else f"{trainer.layout.num_partitions} partitions", jax.default_backend())
-        n_train = len(ds.splits["train"])
+        n_train = trainer.num_train_edges
         done = trainer.progress["epoch"] * n_train
         with tqdm(total=cfg.training.num_epochs * n_train, initial=done, unit="edge",
                   unit_scale=True, disable=not cfg.training.progress, file=sys.stderr,
@@ -113,6 +124,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         eval_seconds = time.perf_counter() - t0
     finally:
         jsonl.close()
+        buckets_log.close()
         if trainer is not None:
             trainer.close()
     n_cands = max(ds.num_entities(t) for t in ds.entity_types)
@@ -126,6 +138,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         "train_seconds": train_seconds,
         "eval_seconds": eval_seconds,
         "total_seconds": time.perf_counter() - t_start,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "checkpoint": store.url,
         "config": asdict(cfg),
     }

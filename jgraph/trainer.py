@@ -30,6 +30,7 @@ from jgraph.partition import PartitionLayout
 from jgraph.residency import Step, plan
 from jgraph.step import NegativeSpec, Tables, TrainState, init_state, make_slot_ops, make_train_block
 from jgraph.storage.checkpoint import CheckpointStore
+from jgraph.storage.edges import EdgeBucketStore, write_buckets
 
 log = logging.getLogger("jgraph")
 
@@ -84,6 +85,14 @@ def compute_groups(cfg: TrainConfig) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), 8))
 
 
+def partition_layout(cfg: TrainConfig, ds: Dataset) -> PartitionLayout:
+    """Entity partitions of a run (a prepared dataset fixes its own partitions and seed)."""
+    counts = {t: ds.num_entities(t) for t in ds.entity_types}
+    parts = {t: cfg.entities[t].num_partitions for t in ds.entity_types}
+    seed = ds.partition_seed if ds.partition_seed is not None else cfg.training.seed
+    return PartitionLayout.build(counts, parts, seed)
+
+
 def fingerprint(cfg: TrainConfig, ds: Dataset) -> dict[str, Any]:
     """What a checkpoint must agree on to be resumed."""
     return {
@@ -116,23 +125,44 @@ def state_from_arrays(template: TrainState, arrays: dict[str, np.ndarray]) -> Tr
     return TrainState(jnp.asarray(arrays["step"]), key, params, opt_state)
 
 
+def _merge_passes(epoch: int, passes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The epoch's line: per-edge loss and reg, edges/s over the epoch's wall time, IO."""
+    tot = {k: sum(p[k] for p in passes) for k in passes[0]} if passes else {}
+    n = max(tot.get("count", 0.0), 1.0)
+    wall = max(tot.get("wall_seconds", 0.0), 1e-9)
+    return {
+        "epoch": epoch + 1, "loss": tot.get("loss", 0.0) / n, "reg": tot.get("reg", 0.0) / n,
+        "edges": int(tot.get("count", 0)), "train_seconds": tot.get("train_seconds", 0.0),
+        "wall_seconds": wall, "edges_per_second": tot.get("count", 0.0) / wall,
+        "io_wait_seconds": tot.get("io_wait_seconds", 0.0),
+        "io_busy_seconds": tot.get("io_busy_seconds", 0.0), "io_bytes": int(tot.get("io_bytes", 0)),
+    }
+
+
 class Trainer:
     """Trains one run's tables bucket by bucket; see the module docstring."""
 
     def __init__(self, cfg: TrainConfig, ds: Dataset, store: CheckpointStore,
-                 on_epoch: Callable[[int, dict], None] | None = None) -> None:
-        self.cfg, self.ds, self.store, self.on_epoch = cfg, ds, store, on_epoch
+                 on_epoch: Callable[[int, dict], None] | None = None,
+                 on_bucket: Callable[[dict], None] | None = None) -> None:
+        self.cfg, self.ds, self.store = cfg, ds, store
+        self.on_epoch, self.on_bucket = on_epoch, on_bucket
         self.model = build_model(cfg, ds)
-        counts = {t: ds.num_entities(t) for t in ds.entity_types}
-        parts = {t: cfg.entities[t].num_partitions for t in ds.entity_types}
-        self.layout = PartitionLayout.build(counts, parts, cfg.training.seed)
-        tr = ds.splits["train"]
-        types = self.layout.types
-        self.edges: BucketedEdges = bucketize(
-            tr.lhs, tr.rhs, tr.rel, tr.weight, ds.relation_types,
-            [t.part_of for t in types], [t.offset_of for t in types],
-            [t.num_partitions for t in types],
-        )
+        self.layout = partition_layout(cfg, ds)
+        if ds.train_buckets is not None:  # prepared dataset: edges stay in TensorStore
+            self.edges: BucketedEdges | EdgeBucketStore = EdgeBucketStore(ds.train_buckets)
+        else:
+            tr = ds.splits["train"]
+            types = self.layout.types
+            self.edges = bucketize(
+                tr.lhs, tr.rhs, tr.rel, tr.weight, ds.relation_types,
+                [t.part_of for t in types], [t.offset_of for t in types],
+                [t.num_partitions for t in types],
+            )
+            if cfg.storage.edge_dir:
+                self.edges = self._edge_store(cfg.storage.edge_dir, self.edges)
+        self.num_train_edges = sum(self.edges.count((i, j)) for i in range(self.edges.n_lhs)
+                                   for j in range(self.edges.n_rhs))
         t = cfg.training
         self.chunk = chunk_size(cfg)
         self.chunks_per_batch = t.batch_size // self.chunk
@@ -145,12 +175,24 @@ class Trainer:
         self.state = init_state(self.model, t.seed, t.rng_impl, relation_lr, cfg.optimizer.eps)
         self.tables = Tables(jnp.zeros((k, d), jnp.float32), jnp.zeros((k,), jnp.float32))
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
-        self.progress = {"epoch": 0, "bucket": 0}
+        self.progress = {"epoch": 0, "chunk": 0, "bucket": 0}
         self.history: list[dict[str, Any]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jgraph-batches")
         self._since_commit = 0
         self.group_of_rel = chunk_groups(cfg, ds)
         self._restore()
+
+    def _edge_store(self, location: str, edges: BucketedEdges) -> EdgeBucketStore:
+        """Bucketed edges in TensorStore (written on first use), so edges need no memory."""
+        try:
+            store = EdgeBucketStore(location)
+        except FileNotFoundError:
+            write_buckets(location, edges)
+            store = EdgeBucketStore(location)
+        want = [edges.count((i, j)) for i in range(edges.n_lhs) for j in range(edges.n_rhs)]
+        if store.meta["counts"] != want:
+            raise ValueError(f"storage.edge_dir {location}: holds other edges (bucket counts differ)")
+        return store
 
     # ------------------------------------------------------------------ checkpoints
     def _restore(self) -> None:
@@ -169,13 +211,14 @@ class Trainer:
         log.info("resuming from %s version %d: epoch %d, bucket %d", self.store.url,
                  self.store.version, self.progress["epoch"], self.progress["bucket"])
 
-    def commit(self, epoch: int, bucket: int) -> None:
-        """Write every resident partition and the parameters, then switch the manifest."""
+    def commit(self) -> None:
+        """Write every resident partition and the parameters, then switch the manifest to them;
+        `self.progress` (epoch, edge chunk, next bucket) says where a resumed run continues."""
         for (t, slot), part in self.resident.items():
             self._write_slot(t, part, slot)
         self.store.write_params(state_arrays(self.state))
         self.store.commit(
-            {"epoch": epoch, "bucket": bucket},
+            dict(self.progress),
             {"fingerprint": fingerprint(self.cfg, self.ds), "history": self.history,
              "config": asdict(self.cfg)},
         )
@@ -203,14 +246,14 @@ class Trainer:
                 self.tables = self.put_slot(self.tables, start, data[0], data[1])
             self.resident[(t, slot)] = part
 
-    def _batches(self, step: Step, epoch: int) -> tuple[Batches, Layout]:
+    def _batches(self, step: Step, edges: Future, seed: int) -> tuple[Batches, Layout]:
         layout = self.layout.layout(step.bucket, step.slot_of)
-        lhs_off, rhs_off, rel, w = self.edges.edges(step.bucket)
+        lhs_off, rhs_off, rel, w = edges.result()
         rt = self.ds.relation_types[rel]
         lhs = layout.lo[rt[:, 0], 0] + lhs_off
         rhs = layout.lo[rt[:, 1], 1] + rhs_off
         group = None if self.group_of_rel is None else self.group_of_rel[rel]
-        rng = np.random.default_rng([self.cfg.training.seed, epoch, *step.bucket])
+        rng = np.random.default_rng([self.cfg.training.seed, seed, *step.bucket])
         b = make_batches(lhs, rhs, rel, w, group, self.chunk, self.chunks_per_batch,
                          self.cfg.training.batches_per_dispatch, rng)
         return b, Layout(jnp.asarray(layout.lo), jnp.asarray(layout.n))
@@ -219,64 +262,87 @@ class Trainer:
     def fit(self, progress_bar=None) -> list[dict[str, Any]]:
         """Train the remaining epochs; returns the per-epoch history."""
         cfg = self.cfg
+        chunks = max(1, cfg.training.num_edge_chunks)
         while self.progress["epoch"] < cfg.training.num_epochs:
             epoch = self.progress["epoch"]
-            stats = self.train_epoch(epoch, self.progress["bucket"], progress_bar)
+            passes = []
+            while self.progress.get("chunk", 0) < chunks:
+                chunk = self.progress.get("chunk", 0)
+                passes.append(self.train_pass(epoch, chunk, self.progress["bucket"], progress_bar))
+                self.progress = {"epoch": epoch, "chunk": chunk + 1, "bucket": 0}
+            stats = _merge_passes(epoch, passes)
             self.history.append(stats)
             if self.on_epoch is not None:
                 self.on_epoch(epoch, stats)
-            self.progress = {"epoch": epoch + 1, "bucket": 0}
+            self.progress = {"epoch": epoch + 1, "chunk": 0, "bucket": 0}
             if cfg.storage.save:
-                self.commit(epoch + 1, 0)
+                self.commit()
                 every = cfg.storage.checkpoint_preservation_interval
                 if every and (epoch + 1) % every == 0:
                     self.store.snapshot(f"epoch_{epoch + 1}")
         return self.history
 
-    def train_epoch(self, epoch: int, first: int, bar=None) -> dict[str, Any]:
+    def train_pass(self, epoch: int, chunk: int, first: int, bar=None) -> dict[str, Any]:
+        """One pass over every bucket (edge chunk `chunk` of each), from bucket index `first`."""
         cfg = self.cfg
+        chunks = max(1, cfg.training.num_edge_chunks)
         order = bucket_order(self.edges.n_lhs, self.edges.n_rhs, cfg.storage.bucket_order,
-                             cfg.training.seed, epoch)
+                             cfg.training.seed, epoch * chunks + chunk)
         steps, _ = plan(self.layout, order[first:], self.resident)
         totals = {"loss": 0.0, "reg": 0.0, "count": 0.0}
         io_wait = train_time = 0.0
-        bytes0 = self.store.bytes_read + self.store.bytes_written
-        t_epoch = time.perf_counter()
+        bytes0, busy0 = self._io_bytes(), self._io_busy()
+        t_pass = time.perf_counter()
         reads: dict[tuple[int, int], Future] = {}
-        next_batches = self._pool.submit(self._batches, steps[0], epoch) if steps else None
+
+        def prepare(step: Step) -> Future:  # edges read + batches built off the critical path
+            edges = self.edges.read(step.bucket, chunk, chunks)
+            return self._pool.submit(self._batches, step, edges, epoch * chunks + chunk)
+
+        pending = prepare(steps[0]) if steps else None
         for k, step in enumerate(steps):
             t0 = time.perf_counter()
+            b0 = self._io_bytes()
             self._enter(step, reads)
-            batches, layout = next_batches.result()
-            io_wait += time.perf_counter() - t0
-            if k + 1 < len(steps):  # overlap the next bucket's reads and batching with training
+            batches, layout = pending.result()
+            wait = time.perf_counter() - t0
+            if k + 1 < len(steps):  # the next bucket's partitions and edges load while this trains
                 for t, part, _ in steps[k + 1].load:
                     reads[(t, part)] = self.store.read_partition(self.layout.types[t].name, part)
-                next_batches = self._pool.submit(self._batches, steps[k + 1], epoch)
+                pending = prepare(steps[k + 1])
             t1 = time.perf_counter()
             stats = self._train_bucket(batches, layout, bar, epoch, step.bucket)
             dt = time.perf_counter() - t1
+            io_wait += wait
             train_time += dt
             for key in totals:
                 totals[key] += stats[key]
-            if self.layout.num_partitions > 1:
-                log.debug("bucket %s: %d edges, train %.2fs (%.0f edges/s), io wait %.2fs",
-                          step.bucket, stats["count"], dt, stats["count"] / max(dt, 1e-9),
-                          time.perf_counter() - t0 - dt)
-            self._since_commit += 1
             done = first + k + 1
+            if self.on_bucket is not None:
+                self.on_bucket({
+                    "epoch": epoch + 1, "chunk": chunk, "index": done, "of": len(order),
+                    "lhs": step.bucket[0], "rhs": step.bucket[1], "edges": int(stats["count"]),
+                    "loss": stats["loss"] / max(stats["count"], 1.0), "train_seconds": dt,
+                    "edges_per_second": stats["count"] / max(dt, 1e-9), "io_wait_seconds": wait,
+                    "io_bytes": self._io_bytes() - b0, "loads": len(step.load), "evictions": len(step.evict),
+                })
+            self._since_commit += 1
             every = cfg.storage.checkpoint_every_buckets
             if cfg.storage.save and every and self._since_commit >= every and done < len(order):
-                self.progress = {"epoch": epoch, "bucket": done}
-                self.commit(epoch, done)
-        wall = time.perf_counter() - t_epoch
-        n = max(totals["count"], 1.0)
-        return {
-            "epoch": epoch + 1, "loss": totals["loss"] / n, "reg": totals["reg"] / n,
-            "edges": int(totals["count"]), "train_seconds": train_time, "wall_seconds": wall,
-            "edges_per_second": totals["count"] / max(wall, 1e-9), "io_wait_seconds": io_wait,
-            "io_bytes": self.store.bytes_read + self.store.bytes_written - bytes0,
-        }
+                self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
+                tc = time.perf_counter()
+                self.commit()
+                io_wait += time.perf_counter() - tc  # a commit waits for its writes
+        wall = time.perf_counter() - t_pass
+        return {"loss": totals["loss"], "reg": totals["reg"], "count": totals["count"],
+                "train_seconds": train_time, "wall_seconds": wall, "io_wait_seconds": io_wait,
+                "io_busy_seconds": self._io_busy() - busy0, "io_bytes": self._io_bytes() - bytes0}
+
+    def _io_busy(self) -> float:
+        return self.store.io_seconds + getattr(self.edges, "io_seconds", 0.0)
+
+    def _io_bytes(self) -> int:
+        return self.store.bytes_read + self.store.bytes_written + getattr(self.edges, "bytes_read", 0)
 
     def _train_bucket(self, batches: Batches, layout: Layout, bar, epoch: int, bucket) -> dict:
         s = self.cfg.training.batches_per_dispatch
@@ -336,3 +402,5 @@ class Trainer:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.store.close()
+        if isinstance(self.edges, EdgeBucketStore):
+            self.edges.close()

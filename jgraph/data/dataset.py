@@ -56,13 +56,18 @@ class Edges:
 class Dataset:
     name: str
     entity_types: list[str]
-    entity_names: dict[str, pa.Array]  # type -> string [count]; id = index
+    entity_names: dict[str, pa.Array | None]  # type -> string [count] (id = index); None: not loaded
     relation_names: list[str]
     relation_types: np.ndarray  # int32 [R, 2]: index into entity_types of (lhs, rhs)
     splits: dict[str, Edges] = field(default_factory=dict)
+    entity_counts: dict[str, int] = field(default_factory=dict)  # when names are not loaded
+    train_buckets: str | None = None  # prepared datasets: location of the bucketed train edges
+    partitions: dict[str, int] | None = None  # prepared datasets: partitions the buckets were cut by
+    partition_seed: int | None = None
 
     def num_entities(self, entity_type: str) -> int:
-        return len(self.entity_names[entity_type])
+        names = self.entity_names.get(entity_type)
+        return len(names) if names is not None else int(self.entity_counts[entity_type])
 
     @property
     def num_relations(self) -> int:
@@ -75,8 +80,12 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
         ds = _toy_dataset(cfg)
     elif cfg.data.format == "tsv":
         ds = _tsv_dataset(cfg)
+    elif cfg.data.format == "prepared":
+        from jgraph.data.prepared import load_prepared
+
+        ds = load_prepared(cfg)
     else:
-        raise ValueError(f"data.format must be toy or tsv, got {cfg.data.format!r}")
+        raise ValueError(f"data.format must be toy, tsv or prepared, got {cfg.data.format!r}")
     _split_if_asked(cfg, ds)
     if cfg.data.symmetric:
         _add_reverse(ds)

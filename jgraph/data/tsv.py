@@ -116,6 +116,8 @@ def read_edges(path: str | Path, delimiter: str = "\t", columns: list[str] | Non
         empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0)
         if pc.any(empty).as_py():
             i = int(np.flatnonzero(empty.to_numpy(zero_copy_only=False))[0])
+            if not _row_text(table, i, "").strip():
+                raise DataError(f"{path}:{i + 1 + skip_rows}: blank line (expected {len(names)} columns)")
             raise DataError(
                 f"{path}:{i + 1 + skip_rows}: empty {role} name in {_row_text(table, i, delimiter)!r}"
             )

@@ -55,6 +55,7 @@ class CheckpointStore:
         self._pool = ThreadPoolExecutor(io_threads, thread_name_prefix="jgraph-io")
         self.bytes_written = 0
         self.bytes_read = 0
+        self.io_seconds = 0.0  # time spent in background reads and writes (hidden or not)
 
     # ------------------------------------------------------------------ manifest
     def _read_manifest(self) -> dict[str, Any] | None:
@@ -118,8 +119,10 @@ class CheckpointStore:
         def work() -> None:
             if prev is not None:
                 prev.result()  # keep writes of one partition in order
+            t0 = time.perf_counter()
             write_array(kv.join(self.url, key, "emb"), emb, self.context)
             write_array(kv.join(self.url, key, "acc"), acc, self.context)
+            self.io_seconds += time.perf_counter() - t0
 
         with self._lock:
             self._pending_tables.setdefault(etype, {})[str(part)] = key
@@ -140,9 +143,11 @@ class CheckpointStore:
         def work():
             if pending is not None:
                 pending.result()  # a read waits for a pending write of the same partition
+            t0 = time.perf_counter()
             emb = read_array(kv.join(self.url, key, "emb"), self.context)
             acc = read_array(kv.join(self.url, key, "acc"), self.context)
             self.bytes_read += emb.nbytes + acc.nbytes
+            self.io_seconds += time.perf_counter() - t0
             return emb, acc
 
         return self._pool.submit(work)

@@ -1,0 +1,117 @@
+"""Out-of-core training: throughput, hidden vs exposed IO, and peak memory for P = 1, 4, 16.
+
+    python benchmarks/partitions.py                       # 2M nodes, 20M edges, d=100, P = 1 4 16
+    python benchmarks/partitions.py --parts 1 16 --nodes 500000 --edges 5000000   # smaller
+
+For each P a prepared dataset (entities cut into P partitions, edges into P^2 buckets, in
+TensorStore) is generated bucket by bucket, then one epoch is trained in a child process
+(`python -m jgraph.train data.format=prepared ...`) with checkpoints on local disk. Printed per P:
+edges/s over the epoch's wall time, IO seconds exposed (the trainer waited) and hidden (background
+reads/writes overlapped with training), and the child's peak RSS next to the size of all tables
+and of the 2/P of them that are resident. Rows are appended to benchmarks/results/partitions.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jgraph.data.dataset import Edges
+from jgraph.data.prepared import PreparedWriter
+from jgraph.partition import PartitionLayout
+
+
+def prepare(location: str, nodes: int, edges: int, parts: int, seed: int = 0) -> None:
+    """A uniformly random graph, written bucket by bucket (memory: one bucket's edges)."""
+    layout = PartitionLayout.build({"entity": nodes}, {"entity": parts}, seed)
+    sizes = layout.types[0].sizes
+    w = PreparedWriter(location, name=f"random-{nodes}-{edges}-p{parts}", entity_counts={"entity": nodes},
+                       partitions={"entity": parts}, partition_seed=seed,
+                       relations=[{"name": "edge", "lhs": "entity", "rhs": "entity"}])
+    rng = np.random.default_rng(seed)
+    per_bucket = np.full(parts * parts, edges // (parts * parts))
+    per_bucket[: edges - per_bucket.sum()] += 1
+    for b, n in enumerate(per_bucket):
+        i, j = divmod(b, parts)
+        w.train.write((i, j), rng.integers(sizes[i], size=n), rng.integers(sizes[j], size=n),
+                      np.zeros(n, np.int32))
+    ids = rng.integers(nodes, size=(2, 1000))
+    w.write_split("test", Edges(ids[0], ids[1], np.zeros(1000, np.int32)))
+    w.finish()
+
+
+def train(root: str, name: str, parts: int, dim: int, out: str, every: int) -> tuple[dict, float]:
+    cmd = [sys.executable, "-m", "jgraph.train", "data.format=prepared", f"data.root={root}",
+           f"data.path={name}", f"data.name={name}", f"entities.entity.num_partitions={parts}",
+           "model=dot", "model.reciprocal=false", f"model.dimension={dim}", "model.init_scale=0.1",
+           "loss=softmax", "negatives.num_batch_negs=50", "negatives.num_uniform_negs=50",
+           "training.num_epochs=1", "training.batch_size=1000", "training.progress=false",
+           "eval.splits=[]", f"storage.checkpoint_dir={out}/checkpoint",
+           f"storage.checkpoint_every_buckets={every}", f"hydra.run.dir={out}"]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode:
+        print(proc.stdout[-3000:])
+        raise SystemExit(f"training with P={parts} failed")
+    m = json.loads((Path(out) / "metrics.json").read_text())
+    return m, m["peak_rss_mib"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nodes", type=int, default=2_000_000)
+    p.add_argument("--edges", type=int, default=20_000_000)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--parts", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--every", type=int, default=1, help="storage.checkpoint_every_buckets")
+    p.add_argument("--workdir", default=None, help="where data and checkpoints go (default: a temp dir)")
+    args = p.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="jgraph-partitions-"))
+    csv_path = Path(__file__).parent / "results" / "partitions.csv"
+    csv_path.parent.mkdir(exist_ok=True)
+    table_mb = args.nodes * (args.dim + 1) * 4 / 2**20
+    base = None
+    for parts in args.parts:
+        name = f"p{parts}"
+        t0 = time.perf_counter()
+        prepare(str(work / name), args.nodes, args.edges, parts)
+        prep_s = time.perf_counter() - t0
+        out = str(work / f"run-{name}")
+        m, rss = train(str(work), name, parts, args.dim, out, args.every)
+        h = m["history"][0]
+        eps = h["edges"] / h["wall_seconds"]
+        base = base or eps
+        hidden = max(h["io_busy_seconds"] - h["io_wait_seconds"], 0.0)
+        io_gib = h["io_bytes"] / 2**30
+        print(f"P={parts:2d}: {eps:,.0f} edges/s ({eps / base:.0%} of P={args.parts[0]}), epoch "
+              f"{h['wall_seconds']:.1f}s (train {h['train_seconds']:.1f}s); IO {io_gib:.2f} GiB, "
+              f"exposed {h['io_wait_seconds']:.1f}s, hidden {hidden:.1f}s; peak RSS {rss:,.0f} MiB "
+              f"(tables {table_mb:,.0f} MiB, 2/P of them {table_mb * min(2, parts) / parts:,.0f} MiB); "
+              f"data prepared in {prep_s:.0f}s", flush=True)
+        new = not csv_path.exists()
+        with open(csv_path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["time", "host", "nodes", "edges", "dim", "partitions", "edges_per_s", "wall_s",
+                            "train_s", "io_gib", "io_exposed_s", "io_hidden_s", "peak_rss_mib",
+                            "tables_mib", "checkpoint_every_buckets"])
+            w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), args.nodes, args.edges,
+                        args.dim, parts, round(eps), round(h["wall_seconds"], 1),
+                        round(h["train_seconds"], 1), round(io_gib, 2), round(h["io_wait_seconds"], 1),
+                        round(hidden, 1),
+                        round(rss), round(table_mb), args.every])
+        shutil.rmtree(work / name, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Chunking a bucket's edges into fixed-shape batches (jgraph.chunk.make_batches).
+
+Checked: every edge appears exactly once with its own (lhs, rhs, rel, weight); a chunk never mixes
+groups (relations in standard mode); valid entries form a prefix of their chunk; padding is -1 on
+both sides with weight 0; arrays are [num_blocks * S, C, P]; the number of real batches is
+ceil(sum over groups of ceil(group size / P) / C); the result is a function of the seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jgraph.chunk import make_batches
+
+
+def _edges(e: int, groups: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    lhs = np.arange(e) * 3 + 1  # edge i is identified by its lhs; rhs / weight derived from it
+    rhs = lhs + 1000
+    rel = rng.integers(0, groups, e) if groups else np.zeros(e, np.int64)
+    weight = (np.arange(e) + 1).astype(np.float32) / 8
+    return lhs, rhs, rel, weight
+
+
+CASES = [  # (edges, groups (0 = group None), P, C, S)
+    (0, 0, 4, 2, 3),
+    (1, 0, 4, 2, 1),
+    (37, 0, 5, 3, 2),
+    (40, 0, 4, 2, 5),
+    (53, 3, 4, 3, 2),
+    (64, 5, 3, 2, 4),
+    (17, 17, 2, 1, 1),
+]
+
+
+@pytest.mark.parametrize("e, groups, p, c, s", CASES)
+def test_make_batches_invariants(e, groups, p, c, s):
+    lhs, rhs, rel, weight = _edges(e, groups)
+    group = rel if groups else None
+    b = make_batches(lhs, rhs, rel, weight, group, p, c, s, np.random.default_rng(1))
+
+    # shapes: [num_blocks * S, C, P], every array the same; dtypes as documented
+    n = b.lhs.shape[0]
+    assert n % s == 0 and n >= s
+    for a in (b.lhs, b.rhs, b.rel, b.weight):
+        assert a.shape == (n, c, p)
+    assert b.lhs.dtype == b.rhs.dtype == b.rel.dtype == np.int32 and b.weight.dtype == np.float32
+
+    # the number of real batches: each group's chunks, packed C to a batch
+    sizes = np.bincount(rel, minlength=1) if groups else np.array([e])
+    num_chunks = int(np.sum(-(-sizes // p)))
+    assert b.num_batches == -(-num_chunks // c)
+    assert n == max(1, -(-b.num_batches // s)) * s
+    assert b.num_blocks(s) == -(-b.num_batches // s)
+
+    # every edge exactly once, with its own rhs / rel / weight
+    valid = b.lhs >= 0
+    assert valid.sum() == e
+    got = np.sort(b.lhs[valid])
+    np.testing.assert_array_equal(got, np.sort(lhs))
+    idx = (b.lhs[valid] - 1) // 3
+    np.testing.assert_array_equal(b.rhs[valid], rhs[idx])
+    np.testing.assert_array_equal(b.rel[valid], rel[idx])
+    np.testing.assert_array_equal(b.weight[valid], weight[idx])
+
+    # padding: -1 on both sides, weight 0; nothing real after the last real batch
+    np.testing.assert_array_equal(b.rhs[~valid], -1)
+    np.testing.assert_array_equal(b.weight[~valid], 0.0)
+    assert not valid[b.num_batches :].any()
+
+    # chunks: one group each, valid entries first, and no empty chunk inside the real batches
+    chunks_valid = valid.reshape(-1, p)
+    chunks_rel = b.rel.reshape(-1, p)
+    counts = chunks_valid.sum(1)
+    for cv, cr, k in zip(chunks_valid, chunks_rel, counts, strict=True):
+        assert cv[:k].all() and not cv[k:].any()
+        assert len(set(cr[:k].tolist())) <= 1
+    assert (counts > 0).sum() == num_chunks
+    assert ((counts > 0) & (counts < p)).sum() <= len(sizes)  # at most one partial chunk per group
+
+
+def test_block_slices():
+    """block(i, S): batches [i*S, (i+1)*S) and how many of them are real."""
+    lhs, rhs, rel, weight = _edges(23, 0)
+    b = make_batches(lhs, rhs, rel, weight, None, 4, 2, 2, np.random.default_rng(0))
+    assert b.num_batches == 3  # ceil(23 / 4) = 6 chunks -> 3 batches -> 2 blocks of 2
+    (l0, r0, rel0, w0), n0 = b.block(0, 2)
+    (l1, _, _, _), n1 = b.block(1, 2)
+    assert (n0, n1) == (2, 1)
+    np.testing.assert_array_equal(l0, b.lhs[:2])
+    np.testing.assert_array_equal(l1, b.lhs[2:4])
+    assert b.block(2, 2)[1] == 0
+
+
+def test_weight_none_means_one():
+    lhs, rhs, rel, _ = _edges(10, 0)
+    b = make_batches(lhs, rhs, rel, None, None, 4, 1, 1, np.random.default_rng(0))
+    valid = b.lhs >= 0
+    np.testing.assert_array_equal(b.weight[valid], 1.0)
+    np.testing.assert_array_equal(b.weight[~valid], 0.0)
+
+
+@pytest.mark.parametrize("groups", [0, 3])
+def test_deterministic_for_a_seed(groups):
+    """Same seed -> identical batches; another seed -> another shuffle (of the same edges)."""
+    lhs, rhs, rel, weight = _edges(60, groups)
+    group = rel if groups else None
+    make = lambda seed: make_batches(lhs, rhs, rel, weight, group, 4, 2, 2, np.random.default_rng(seed))
+    a, b, other = make(7), make(7), make(8)
+    for x, y in zip(a[:4], b[:4], strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert a.num_batches == b.num_batches == other.num_batches
+    assert not np.array_equal(a.lhs, other.lhs)
+    np.testing.assert_array_equal(np.sort(a.lhs.ravel()), np.sort(other.lhs.ravel()))
+
+
+def test_groups_are_mixed_across_chunks_of_a_batch():
+    """Chunks are shuffled, so (with many groups) a batch does not hold one group only, and the
+    order of chunks is not sorted by group."""
+    lhs, rhs, rel, weight = _edges(400, 8)
+    b = make_batches(lhs, rhs, rel, weight, rel, 5, 4, 1, np.random.default_rng(3))
+    first_rel = b.rel[: b.num_batches, :, 0]  # the group of each chunk
+    assert any(len(set(row.tolist())) > 1 for row in first_rel)
+    flat = first_rel.ravel()
+    assert not np.all(flat[:-1] <= flat[1:])

@@ -1,0 +1,184 @@
+"""Losses and the N3 regularizer against golden numbers worked out by hand (pbg-reference §3.4-3.5).
+
+Loss.fn(pos [...], neg [..., N], valid [..., N], margin) -> per-positive loss [...]; masked
+negatives (a positive against itself, padding) must not contribute, neither to the value nor to the
+gradient. Model.loss = sum over edges of relation weight x edge weight x (lhs loss + rhs loss),
+padding excluded, + coef x sum of the N3 penalty.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import models  # noqa: F401  (registers the built-in scorers)
+from jgraph.model import Batch, Model, SideScores
+from jgraph.scorer import LOSSES, REGULARIZERS
+
+LN2, LN3 = math.log(2.0), math.log(3.0)
+
+# (pos [2], neg [2, 3], valid [2, 3], margin, expected [2]) per loss
+GOLDEN = {
+    "ranking": (
+        [1.0, 0.0],
+        [[0.5, 1.2, 3.0], [-0.2, 0.05, 7.0]],
+        [[True, True, False], [True, True, False]],
+        0.1,
+        # row 0: max(0, .1 - 1 + .5) = 0, max(0, .1 - 1 + 1.2) = .3, masked 3.0 -> 0   => 0.3
+        # row 1: max(0, .1 - 0 - .2) = 0, max(0, .1 - 0 + .05) = .15, masked 7.0 -> 0 => 0.15
+        [0.3, 0.15],
+    ),
+    "logistic": (
+        [-LN3, 0.0],
+        [[0.0, LN3, 50.0], [LN3, math.log(7.0), -2.0]],
+        [[True, True, False], [True, True, True]],
+        0.1,
+        # softplus(t) = ln(1 + e^t); N = 3 negative columns (masked ones included, as PBG)
+        # row 0: softplus(ln3) = ln4; negs ln2 + ln4 (50.0 masked) = 3 ln2, / 3 = ln2
+        #        => ln4 + ln2 = 3 ln2
+        # row 1: softplus(0) = ln2; negs ln4 + ln8 + ln(1 + e^-2) = 5 ln2 + ln(1 + e^-2), / 3
+        [3 * LN2, LN2 + (5 * LN2 + math.log(1 + math.exp(-2.0))) / 3],
+    ),
+    "softmax": (
+        [0.0, LN2],
+        [[LN2, 0.0, 100.0], [LN3, math.log(4.0), 100.0]],
+        [[True, True, False], [True, True, False]],
+        0.1,
+        # -s + ln(e^s + sum_valid e^t)
+        # row 0: -0 + ln(1 + 2 + 1) = ln4
+        # row 1: -ln2 + ln(2 + 3 + 4) = ln(9 / 2)
+        [math.log(4.0), math.log(4.5)],
+    ),
+}
+
+
+def _args(name):
+    pos, neg, valid, margin, expected = GOLDEN[name]
+    return (jnp.asarray(pos, jnp.float32), jnp.asarray(neg, jnp.float32), jnp.asarray(valid),
+            margin, np.asarray(expected))
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_loss_golden_values(name):
+    pos, neg, valid, margin, expected = _args(name)
+    got = LOSSES.get(name).fn(pos, neg, valid, margin)
+    assert got.shape == (2,)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_masked_negatives_do_not_contribute(name):
+    """Changing masked scores (to huge values either way) changes neither loss nor gradient, and the
+    gradient with respect to a masked score is exactly zero."""
+    pos, neg, valid, margin, expected = _args(name)
+    fn = LOSSES.get(name).fn
+    grad = jax.jit(jax.grad(lambda p, n: jnp.sum(fn(p, n, valid, margin)), argnums=(0, 1)))
+    g_pos, g_neg = grad(pos, neg)
+    for wild in (1e4, -1e4):
+        other = jnp.where(valid, neg, wild)
+        np.testing.assert_allclose(np.asarray(fn(pos, other, valid, margin)), expected, rtol=1e-5, atol=1e-6)
+        g_pos2, g_neg2 = grad(pos, other)
+        np.testing.assert_allclose(np.asarray(g_pos2), np.asarray(g_pos), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(g_neg2), np.asarray(g_neg), rtol=1e-6, atol=1e-7)
+    assert np.all(np.asarray(g_neg)[~np.asarray(valid)] == 0.0)
+    assert np.all(np.isfinite(np.asarray(g_neg)))
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_all_negatives_masked(name):
+    """A positive whose negatives are all masked: ranking and softmax give 0, logistic keeps its
+    positive term softplus(-s) (PBG's BCE with logits)."""
+    pos = jnp.asarray([0.7, -1.3], jnp.float32)
+    neg = jnp.asarray([[5.0, -5.0], [0.0, 2.0]], jnp.float32)
+    valid = jnp.zeros((2, 2), bool)
+    got = np.asarray(LOSSES.get(name).fn(pos, neg, valid, 0.1))
+    expected = np.log1p(np.exp(-np.asarray(pos, np.float64))) if name == "logistic" else np.zeros(2)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ranking", "softmax"])
+def test_no_negative_columns_is_zero_loss(name):
+    """PBG: no negatives -> zero loss for ranking and softmax."""
+    got = LOSSES.get(name).fn(jnp.asarray([0.3, -1.0]), jnp.zeros((2, 0)), jnp.zeros((2, 0), bool), 0.1)
+    np.testing.assert_array_equal(np.asarray(got), np.zeros(2))
+
+
+def test_n3_real():
+    """sum |x|^3: [1, -2, 0.5] -> 1 + 8 + 0.125 = 9.125; [0, 0, -3] -> 27."""
+    x = jnp.asarray([[1.0, -2.0, 0.5], [0.0, 0.0, -3.0]], jnp.float32)
+    got = REGULARIZERS.get("n3").fn(x, False)
+    np.testing.assert_allclose(np.asarray(got), [9.125, 27.0], rtol=1e-6)
+
+
+def test_n3_complex_modulus():
+    """Complex: (real half, imaginary half) pairs, sum |z|^3.
+    [3, 0 | 4, 1] -> z = (3+4i, 0+1i) -> 5^3 + 1^3 = 126 (the real variant would give 27+64+1 = 92);
+    [1, 1 | 1, -1] -> |1+1i|^3 + |1-1i|^3 = 2 * 2^1.5."""
+    x = jnp.asarray([[3.0, 0.0, 4.0, 1.0], [1.0, 1.0, 1.0, -1.0]], jnp.float32)
+    got = REGULARIZERS.get("n3").fn(x, True)
+    np.testing.assert_allclose(np.asarray(got), [126.0, 2 * 2**1.5], rtol=1e-6)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_n3_gradient_finite_at_zero(complex_):
+    """d/dx |x|^3 = 3 x |x| is 0 at 0 (no NaN from the modulus' square root)."""
+    grad = jax.jit(jax.grad(lambda x: jnp.sum(REGULARIZERS.get("n3").fn(x, complex_))))
+    g = grad(jnp.zeros((1, 4)))
+    np.testing.assert_array_equal(np.asarray(g), np.zeros((1, 4)))
+    # and away from zero: d/dx_i = 3 x_i |x_i| (real) or 3 x_i |z| (complex)
+    x = jnp.asarray([[3.0, 0.0, 4.0, 1.0]], jnp.float32)
+    g = grad(x)
+    want = [[3 * 3 * 5, 0.0, 3 * 4 * 5, 3 * 1 * 1]] if complex_ else [[27.0, 0.0, 48.0, 3.0]]
+    np.testing.assert_allclose(np.asarray(g), want, rtol=1e-5)
+
+
+def _model(loss: str, coef: float) -> Model:
+    return Model(
+        dimension=4, operator_of_relation=["none", "none"], relation_types=np.zeros((2, 2)),
+        relation_weight=np.array([2.0, 0.5]), num_types=1, comparator="dot", bias=False, loss=loss,
+        margin=0.1, regularizer="n3", regularization_coef=coef, reciprocal=False, global_emb=False,
+        max_norm=None, init_scale=1.0,
+    )
+
+
+def test_model_loss_weights_padding_and_regularizer():
+    """Model.loss with hand numbers: ranking, margin 0.1, one chunk of 3 (last is padding).
+
+    lhs side: pos 0, negs .5 / 1.0 / 9.0 -> per edge .6, 1.1, 9.1
+    rhs side: pos 0, negs 0 / -1.0 / 9.0 -> per edge .1, 0,   9.1
+    sum per edge: .7, 1.1 (padding's 18.2 dropped although its weight is set to 1 here)
+    weights: edge 0 rel 0 (weight 2) x edge weight 1 = 2; edge 1 rel 1 (0.5) x 4 = 2
+    data loss = 2 * .7 + 2 * 1.1 = 3.6; reg = 0.5 * (1 + 2 + 0) = 1.5; total 5.1; count 2.
+    Without the rhs side: 2 * .6 + 2 * 1.1 = 3.4.
+    """
+    model = _model("ranking", 0.5)
+    batch = Batch(lhs=jnp.asarray([[0, 1, -1]]), rhs=jnp.asarray([[2, 3, -1]]), rel=jnp.asarray([[0, 1, 0]]),
+                  weight=jnp.asarray([[1.0, 4.0, 1.0]]))
+    zeros = jnp.zeros((1, 3))
+    ones = jnp.ones((1, 3, 1), bool)
+    lhs_side = SideScores(zeros, jnp.asarray([[[0.5], [1.0], [9.0]]]), ones)
+    rhs_side = SideScores(zeros, jnp.asarray([[[0.0], [-1.0], [9.0]]]), ones)
+    penalty = jnp.asarray([[1.0, 2.0, 0.0]])
+    total, stats = model.loss(lhs_side, rhs_side, penalty, batch)
+    np.testing.assert_allclose(float(total), 5.1, rtol=1e-6)
+    np.testing.assert_allclose(float(stats["loss"]), 3.6, rtol=1e-6)
+    np.testing.assert_allclose(float(stats["reg"]), 1.5, rtol=1e-6)
+    assert float(stats["count"]) == 2.0
+    total, stats = model.loss(lhs_side, None, penalty, batch)
+    np.testing.assert_allclose(float(stats["loss"]), 3.4, rtol=1e-6)
+
+
+def test_model_without_regularization_has_no_penalty():
+    """regularization_coef = 0 turns the regularizer off: reg is 0 whatever penalty is passed."""
+    model = _model("softmax", 0.0)
+    assert model.reg_fn is None
+    batch = Batch(jnp.asarray([[0]]), jnp.asarray([[1]]), jnp.asarray([[0]]), jnp.asarray([[1.0]]))
+    side = SideScores(jnp.zeros((1, 1)), jnp.zeros((1, 1, 1)), jnp.ones((1, 1, 1), bool))
+    total, stats = model.loss(side, side, jnp.asarray([[3.0]]), batch)
+    # softmax with one negative equal to the positive: -0 + ln(1 + 1) = ln2 per side, x rel weight 2
+    np.testing.assert_allclose(float(total), 2 * 2 * LN2, rtol=1e-6)
+    assert float(stats["reg"]) == 0.0

@@ -1,0 +1,264 @@
+"""Link-prediction evaluation: full ranking (raw and filtered) against brute force, metric sums,
+and the sampled (PBG) protocol.
+
+The dataset is tiny and hand-built: two entity types (4 users, 7 items; items sit after users in the
+table, so candidate slicing and typed rows are exercised), two relations (user -buys-> item,
+item -similar-> item). Items 5 and 6 have identical embeddings, so queries whose answer is one of
+them have a tie, which the filtered protocol sometimes removes (the twin is another known answer).
+Tie rules (jgraph/metrics.py): rank = 1 + #higher + share x #equal, share 1/2 (realistic),
+1 (pessimistic, PBG) or 0 (optimistic). Model: translation + l2, so standard-mode tail queries pass
+every candidate through the operator.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import models  # noqa: F401  (registers the built-in scorers)
+from jgraph.config import EvalConfig
+from jgraph.data.dataset import Dataset, Edges
+from jgraph.metrics import RankSums, auc_from_rank, chance_mrr, combine
+from jgraph.model import Model
+from jgraph.ranking import full_ranking, sampled_ranking
+
+D = 4
+COUNTS = {"user": 4, "item": 7}
+OFFSETS = np.array([0, 4])
+REL_TYPES = np.array([[0, 1], [1, 1]], np.int32)  # buys: user -> item; similar: item -> item
+HITS = [1, 3, 10]
+
+
+def _edges(triples):
+    t = np.array(triples, np.int64)
+    return Edges(lhs=t[:, 0], rhs=t[:, 2], rel=t[:, 1].astype(np.int32))
+
+
+def make_dataset() -> Dataset:
+    ds = Dataset(
+        name="tiny", entity_types=["user", "item"],
+        entity_names={k: pa.array([f"{k}{i}" for i in range(n)]) for k, n in COUNTS.items()},
+        relation_names=["buys", "similar"], relation_types=REL_TYPES,
+    )
+    # (lhs, rel, rhs)
+    ds.splits["train"] = _edges([(0, 0, 2), (0, 0, 6), (1, 0, 5), (3, 1, 1), (2, 1, 4), (5, 1, 0)])
+    ds.splits["valid"] = _edges([(2, 0, 3), (6, 1, 4)])
+    ds.splits["test"] = _edges([(0, 0, 5), (1, 0, 6), (3, 0, 6), (6, 1, 2), (5, 1, 4), (2, 1, 1), (3, 0, 3)])
+    return ds
+
+
+def make_model(reciprocal: bool, max_norm: float | None = None) -> Model:
+    return Model(
+        dimension=D, operator_of_relation=["translation"] * 2, relation_types=REL_TYPES,
+        relation_weight=np.ones(2), num_types=2, comparator="l2", bias=False, loss="softmax", margin=0.1,
+        regularizer="n3", regularization_coef=0.0, reciprocal=reciprocal, global_emb=False, max_norm=max_norm,
+        init_scale=1.0,
+    )
+
+
+def make_params(model: Model, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    emb = rng.standard_normal((OFFSETS[-1] + COUNTS["item"], D)).astype(np.float32)
+    emb[OFFSETS[1] + 6] = emb[OFFSETS[1] + 5]  # items 5 and 6: identical rows -> tied scores
+    params = jax.tree_util.tree_map(
+        lambda p: jnp.asarray(p + rng.standard_normal(p.shape), jnp.float32), model.init_params())
+    return params, emb
+
+
+def brute_force(model: Model, params, emb, ds: Dataset, ties: str):
+    """{protocol: {side: metrics}} by scoring every candidate of every test query one by one."""
+    emb64 = emb.astype(np.float64)
+    if model.max_norm is not None:  # rows are renormalised at lookup, as in training (PBG)
+        norm = np.linalg.norm(emb64, axis=1, keepdims=True)
+        emb64 = emb64 * np.minimum(1.0, model.max_norm / norm)
+    p = {k: np.asarray(v["translation"]["translation"], np.float64) for k, v in params.items()}
+    rows = lambda t: emb64[OFFSETS[t] : OFFSETS[t] + COUNTS[ds.entity_types[t]]]
+    share = {"realistic": 0.5, "pessimistic": 1.0, "optimistic": 0.0}[ties]
+    known = {0: {}, 1: {}}
+    for e in ds.splits.values():
+        for h, r, t in zip(e.lhs, e.rel, e.rhs, strict=True):
+            known[0].setdefault((t, r), set()).add(h)
+            known[1].setdefault((h, r), set()).add(t)
+    out = {"raw": {}, "filtered": {}}
+    test = ds.splits["test"]
+    for side in (0, 1):
+        ranks = {"raw": [], "filtered": []}
+        aucs = {"raw": [], "filtered": []}
+        for h, r, t in zip(test.lhs, test.rel, test.rhs, strict=True):
+            tl, tr = REL_TYPES[r]
+            x, y = emb64[OFFSETS[tl] + h], emb64[OFFSETS[tr] + t]
+            if side == 0:  # (?, r, t): candidates x'
+                cands = rows(tl)
+                f = y + p["rhs"][r]  # standard g_r(y); reciprocal h_r(y) (params["rhs"])
+                scores = -np.linalg.norm(cands - f, axis=1)
+                target, fixed = h, t
+            else:  # (h, r, ?): candidates y'
+                cands = rows(tr)
+                if not model.reciprocal:
+                    scores = -np.linalg.norm(x - (cands + p["rhs"][r]), axis=1)  # c(x, g_r(y'))
+                else:
+                    scores = -np.linalg.norm(cands - (x + p["lhs"][r]), axis=1)  # c(y', g_r(x))
+                target, fixed = t, h
+            others = np.arange(len(cands)) != target
+            removed = np.isin(np.arange(len(cands)), list(known[side][(fixed, r)])) & others
+            for proto, keep in (("raw", others), ("filtered", others & ~removed)):
+                greater = np.sum((scores > scores[target]) & keep)
+                equal = np.sum((scores == scores[target]) & keep)
+                rank = 1 + greater + share * equal
+                ranks[proto].append(rank)
+                aucs[proto].append(1 - (rank - 1) / max(keep.sum(), 1))
+        for proto in out:
+            rk = np.array(ranks[proto])
+            m = {"mrr": np.mean(1 / rk), "mr": np.mean(rk), "auc": np.mean(aucs[proto]), "count": rk.size}
+            m.update({f"hits@{k}": np.mean(rk <= k) for k in HITS})
+            out[proto]["lhs" if side == 0 else "rhs"] = m
+    return out
+
+
+def _check(got: dict, want: dict):
+    assert set(got) == set(want)
+    for key, value in want.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-6, atol=1e-9, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    "reciprocal, ties, max_norm",
+    [(False, "realistic", None), (False, "pessimistic", None), (False, "optimistic", None),
+     (True, "realistic", 1.5)],
+    ids=["standard-realistic", "standard-pessimistic", "standard-optimistic", "reciprocal-realistic-maxnorm"],
+)
+def test_full_ranking_matches_brute_force(reciprocal, ties, max_norm):
+    """Raw and filtered MRR/MR/Hits@k/AUC per side and averaged, in small query batches (the tie
+    rules are one code path for both modes, so reciprocal mode runs with the default rule only;
+    it also sets max_norm, under which rows are scored renormalised, as in training)."""
+    ds = make_dataset()
+    model = make_model(reciprocal, max_norm)
+    params, emb = make_params(model)
+    ecfg = EvalConfig(batch_size=3, hits=HITS, ties=ties)
+    got = full_ranking(model, params, jnp.asarray(emb), OFFSETS, ds, "test", ecfg, ["raw", "filtered"])
+    want = brute_force(model, params, emb, ds, ties)
+    for proto in ("raw", "filtered"):
+        for side in ("lhs", "rhs"):
+            _check(got[proto][side], want[proto][side])
+        # both sides have one query per test edge: the average is the plain mean of the sides
+        avg = {k: (want[proto]["lhs"][k] + want[proto]["rhs"][k]) / 2 for k in want[proto]["lhs"]}
+        avg["count"] = 2 * len(ds.splits["test"])
+        _check(got[proto]["avg"], avg)
+
+
+def test_ties_rules_differ_on_this_data():
+    """The fixture really has ties, in both protocols (else the tie tests above prove nothing):
+    pessimistic MR > realistic MR > optimistic MR, by half a tie each."""
+    ds = make_dataset()
+    model = make_model(False)
+    params, emb = make_params(model)
+    mr = {t: brute_force(model, params, emb, ds, t) for t in ("realistic", "pessimistic", "optimistic")}
+    for proto in ("raw", "filtered"):
+        p, r, o = (mr[t][proto]["lhs"]["mr"] + mr[t][proto]["rhs"]["mr"] for t in ("pessimistic", "realistic",
+                                                                                  "optimistic"))
+        assert p > r > o
+        np.testing.assert_allclose(p - r, r - o)
+    # filtering removes the twin for some queries: fewer ties than raw
+    sides = ("lhs", "rhs")
+    gap = {proto: sum(mr["pessimistic"][proto][s]["mr"] - mr["optimistic"][proto][s]["mr"] for s in sides)
+           for proto in ("raw", "filtered")}
+    assert gap["raw"] > gap["filtered"] > 0
+
+
+def test_full_ranking_all_candidates_tied():
+    """Every entity the same point and zero translations: all candidates tie, and the pessimistic
+    rule (PBG's) ranks each answer last: heads of `buys` are users (4 candidates), every other
+    query ranks among the 7 items; test relations are buys x4, similar x3, so
+    lhs MR = (4 x 4 + 3 x 7) / 7 = 37/7, rhs MR = 7, and every AUC is 0."""
+    ds = make_dataset()
+    model = make_model(False)
+    emb = jnp.ones((OFFSETS[-1] + COUNTS["item"], D), jnp.float32)
+    ecfg = EvalConfig(batch_size=8, hits=HITS, ties="pessimistic")
+    got = full_ranking(model, model.init_params(), emb, OFFSETS, ds, "test", ecfg, ["raw"])["raw"]
+    assert got["lhs"]["mr"] == pytest.approx(37 / 7)
+    assert got["rhs"]["mr"] == pytest.approx(7.0)
+    assert got["avg"]["auc"] == 0.0 and got["avg"]["hits@3"] == 0.0
+
+
+# ------------------------------------------------------------------------------ metric sums
+def test_rank_sums():
+    """ranks 1, 2, 4, 10.5 (a realistic half-tie) fed in two calls:
+    MRR = (1 + 1/2 + 1/4 + 1/10.5) / 4, MR = 17.5 / 4, Hits@1 = 1/4, @3 = 2/4, @10 = 3/4."""
+    s = RankSums(hits=(1, 3, 10))
+    s.add(np.array([1.0, 2.0]), np.array([1.0, 0.9]))
+    s.add(np.array([4.0, 10.5]), np.array([0.5, 0.0]))
+    got = s.result()
+    assert got["count"] == 4
+    np.testing.assert_allclose(got["mrr"], (1 + 0.5 + 0.25 + 1 / 10.5) / 4)
+    np.testing.assert_allclose(got["mr"], 17.5 / 4)
+    np.testing.assert_allclose([got["hits@1"], got["hits@3"], got["hits@10"]], [0.25, 0.5, 0.75])
+    np.testing.assert_allclose(got["auc"], 2.4 / 4)
+    empty = RankSums(hits=(1,)).result()
+    assert empty["count"] == 0 and empty["mrr"] == 0.0
+
+
+def test_combine_weights_sides_by_count():
+    """avg = count-weighted mean: lhs 2 queries MRR 1, rhs 6 queries MRR .5 -> (2 + 3) / 8 = .625;
+    a side without queries is ignored."""
+    got = combine({"lhs": {"mrr": 1.0, "mr": 1.0, "count": 2}, "rhs": {"mrr": 0.5, "mr": 3.0, "count": 6}})
+    assert got == {"mrr": 0.625, "mr": 2.5, "count": 8}
+    one_side = combine({"lhs": {"mrr": 0.3, "count": 0}, "rhs": {"mrr": 0.5, "count": 1}})
+    assert one_side == {"mrr": 0.5, "count": 1}
+    assert combine({}) == {}
+
+
+def test_auc_from_rank_and_chance_mrr():
+    """AUC = 1 - (rank - 1) / (candidates - 1): first of 5 -> 1, last -> 0, middle -> .5;
+    chance MRR of n candidates = H_n / n: n = 4 -> (1 + 1/2 + 1/3 + 1/4) / 4 = 25/48."""
+    np.testing.assert_allclose(auc_from_rank(np.array([1.0, 5.0, 3.0]), np.array([5, 5, 5])), [1.0, 0.0, 0.5])
+    np.testing.assert_allclose(auc_from_rank(np.array([1.0]), np.array([1])), [1.0])
+    np.testing.assert_allclose(chance_mrr(4), 25 / 48)
+    assert chance_mrr(1) == 1.0
+
+
+# ------------------------------------------------------------------------------ sampled protocol
+def _sampled_dataset() -> Dataset:
+    """8 test edges of one relation (one chunk group) over 6 entities of one type."""
+    ds = Dataset(name="s", entity_types=["e"], entity_names={"e": pa.array([f"e{i}" for i in range(6)])},
+                 relation_names=["r"], relation_types=np.zeros((1, 2), np.int32))
+    rng = np.random.default_rng(5)
+    ds.splits["test"] = Edges(rng.integers(0, 6, 8), rng.integers(0, 6, 8), np.zeros(8, np.int32))
+    return ds
+
+
+def _sampled(emb, ties):
+    ds = _sampled_dataset()
+    model = Model(dimension=D, operator_of_relation=["diagonal"], relation_types=np.zeros((1, 2)),
+                  relation_weight=np.ones(1), num_types=1, comparator="dot", bias=False, loss="softmax",
+                  margin=0.1, regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False,
+                  max_norm=None, init_scale=1.0)
+    ecfg = EvalConfig(hits=HITS, ties=ties, num_batch_negs=4, num_uniform_negs=3)
+    return sampled_ranking(model, model.init_params(), jnp.asarray(emb), np.array([0]), ds, "test", ecfg,
+                           np.zeros(1, np.int64))
+
+
+def test_sampled_ranking_all_tied():
+    """Every entity the same point: each positive ties with its 3 batch (4 per chunk, minus itself)
+    + 3 uniform negatives, so the pessimistic rank (PBG's rule) is 1 + 6 = 7 exactly, and AUC = 1/2."""
+    mr = 7.0
+    res = _sampled(np.ones((6, D), np.float32), "pessimistic")
+    for side in ("lhs", "rhs", "avg"):
+        assert res[side]["mr"] == pytest.approx(mr)
+        assert res[side]["mrr"] == pytest.approx(1 / mr)
+        assert res[side]["auc"] == pytest.approx(0.5)
+    assert res["lhs"]["count"] == res["rhs"]["count"] == 8
+
+
+def test_sampled_ranking_bounds():
+    """Random embeddings: ranks lie in [1, negatives + 1] = [1, 7] (so Hits@10 = 1), and under the
+    realistic rule each query's AUC is 1 - (rank - 1) / 6, so mean AUC = 1 - (MR - 1) / 6."""
+    res = _sampled(np.random.default_rng(1).standard_normal((6, D)).astype(np.float32), "realistic")
+    for side in ("lhs", "rhs"):
+        m = res[side]
+        assert m["count"] == 8
+        assert 1.0 <= m["mr"] <= 7.0 and 1 / 7 <= m["mrr"] <= 1.0
+        assert m["hits@1"] <= m["hits@3"] <= m["hits@10"] == 1.0
+        np.testing.assert_allclose(m["auc"], 1 - (m["mr"] - 1) / 6, rtol=1e-6)
