@@ -146,34 +146,34 @@ class Model:
     def side(
         self,
         fixed: Array,  # [C, P, D] prepared embeddings of the side that stays
+        cands: Array | None,  # [C, N, D] prepared candidates: the first `num_batch` are the chunk's
+        #                       positives on this side (batch negatives), the rest uniform ones
+        num_batch: int,  # P when batch negatives are on, else 0
         pos: Array,  # [C, P, D] prepared embeddings of the side being replaced
-        extra: Array | None,  # [C, U, D] or [K, D] prepared extra negatives
         batch_valid: Array,  # bool [C, P]
-        extra_valid: Array | None,  # bool broadcastable to [C, P, U|K]
-        use_batch: bool,
+        extra: Array | None = None,  # [K, D] or [C, K, D]: every row of the partition (all_negs)
+        extra_valid: Array | None = None,  # bool broadcastable to [C, P, K]
     ) -> SideScores:
-        """Scores of one side: batch negatives (the chunk's own positives) ++ extra negatives."""
+        """Scores of one side: each positive against its chunk's candidates (and `extra`)."""
         c, p = batch_valid.shape
         pos_scores = self.comparator.pos(fixed, pos)
-        parts, valids = [], []
-        if use_batch:
-            parts.append(pos)
-            not_self = ~jnp.eye(p, dtype=bool)
-            valids.append(jnp.broadcast_to(not_self[None] & batch_valid[:, None, :], (c, p, p)))
-        if extra is not None and extra.ndim == 3 and parts:
-            # batch and uniform negatives as one candidate set: one comparator call per side
-            parts.append(extra)
-            valids.append(jnp.broadcast_to(extra_valid, (c, p, extra.shape[1])))
-            extra = None
-        if parts:
-            cands = jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
-            neg = self.comparator.neg(fixed, cands)
-            valid = jnp.concatenate(valids, axis=-1) if len(valids) > 1 else valids[0]
-        if extra is not None:  # uniform only, or every row of the partition (all_negs)
+        negs, valids = [], []
+        if cands is not None:
+            n = cands.shape[1]
+            negs.append(self.comparator.neg(fixed, cands))
+            # mask from iotas (fuses into the loss): a positive is not its own negative, padding
+            # positives are no negatives; uniform candidates are always valid
+            col = jnp.arange(n)[None, None, :]
+            row = jnp.arange(p)[None, :, None]
+            cand_ok = jnp.concatenate([batch_valid, jnp.ones((c, n - num_batch), bool)], axis=1) \
+                if num_batch else jnp.ones((c, n), bool)
+            valids.append(cand_ok[:, None, :] & ((col != row) | (col >= num_batch)))
+        if extra is not None:
             scores = self.comparator.neg(fixed, extra)
-            v = jnp.broadcast_to(extra_valid, scores.shape)
-            neg, valid = (jnp.concatenate([neg, scores], -1), jnp.concatenate([valid, v], -1)) if parts \
-                else (scores, v)
+            negs.append(scores)
+            valids.append(jnp.broadcast_to(extra_valid, scores.shape))
+        neg = jnp.concatenate(negs, -1) if len(negs) > 1 else negs[0]
+        valid = jnp.concatenate(valids, -1) if len(valids) > 1 else valids[0]
         return SideScores(pos_scores, neg, valid)
 
     def score(
@@ -189,33 +189,69 @@ class Model:
         use_batch: bool,
         sides: tuple[bool, bool],  # (score lhs negatives, score rhs negatives)
     ) -> tuple[SideScores | None, SideScores | None, Array]:
-        """(lhs-side scores, rhs-side scores, N3 penalty per positive [C, P])."""
+        """(lhs-side scores, rhs-side scores, N3 penalty per positive [C, P]).
+
+        The general form: extras ([C, U, D] per chunk or [K, D] all rows) are scored separately
+        with their masks. The training step uses `score_blocks`, which takes uniform negatives
+        already laid out after the positives."""
+        return self.score_blocks(params, lhs, rhs, batch, (0, 0), use_batch, sides,
+                                 (lhs_extra, lhs_extra_valid), (rhs_extra, rhs_extra_valid))
+
+    def score_blocks(
+        self,
+        params: dict,
+        lhs_block: Array,  # [C, P + U, D] raw rows: the heads, then uniform lhs negatives
+        rhs_block: Array,  # [C, P + U, D] raw rows: the tails, then uniform rhs negatives
+        batch: Batch,
+        num_uniform: tuple[int, int],  # uniform negatives in each block (0: none on that side)
+        use_batch: bool,
+        sides: tuple[bool, bool],
+        lhs_all: tuple[Array | None, Array | None] = (None, None),  # all_negs: ([K, D], valid)
+        rhs_all: tuple[Array | None, Array | None] = (None, None),
+    ) -> tuple[SideScores | None, SideScores | None, Array]:
+        """Scores from per-chunk candidate blocks (no concatenation needed when the step gathers
+        rows in this layout). Returns (lhs side, rhs side, N3 penalty per positive [C, P])."""
         prep = self.comparator.prepare
+        c, p = batch.lhs.shape
         valid = batch.lhs >= 0
         rel = batch.rel
         types = jnp.asarray(self.relation_types)[rel]  # [C, P, 2]
         chunk_rel = rel[:, :1]  # [C, 1]: the chunk's relation (standard mode chunks are uniform)
         chunk_types = types[:, :1]  # [C, 1, 2]
-        lhs = self.add_global(params, lhs, types[..., 0])
-        rhs = self.add_global(params, rhs, types[..., 1])
+        if self.global_emb:
+            def block_types(block, side):
+                n = block.shape[1] - p
+                return jnp.concatenate(
+                    [types[..., side], jnp.broadcast_to(chunk_types[..., side], (c, n))], axis=1)
 
-        if lhs_extra is not None:  # [C, 1] types broadcast over [C, U, D] and [K, D] alike
-            lhs_extra = self.add_global(params, lhs_extra, chunk_types[..., 0])
-        if rhs_extra is not None:
-            rhs_extra = self.add_global(params, rhs_extra, chunk_types[..., 1])
+            def all_rows(a, side):
+                return (None if a[0] is None else self.add_global(params, a[0], chunk_types[..., side]), a[1])
+
+            lhs_block = self.add_global(params, lhs_block, block_types(lhs_block, 0))
+            rhs_block = self.add_global(params, rhs_block, block_types(rhs_block, 1))
+            lhs_all, rhs_all = all_rows(lhs_all, 0), all_rows(rhs_all, 1)
+        lhs, rhs = lhs_block[:, :p], rhs_block[:, :p]
+        nb = p if use_batch else 0
+
+        def cands(block_prepared, side):
+            u = num_uniform[side]
+            if not use_batch and not u:
+                return None
+            return block_prepared[:, (0 if use_batch else p) : p + u]
+
         penalty = jnp.zeros(valid.shape, jnp.float32)
         lhs_side = rhs_side = None
         if not self.reciprocal:
-            lp = prep(lhs)
-            rp = prep(self.operate(params["rhs"], rel, rhs))
+            lb = prep(lhs_block)
+            rb = prep(self.operate(params["rhs"], chunk_rel, rhs_block))  # one relation per chunk
+            lp, rp = lb[:, :p], rb[:, :p]
             if sides[0]:
-                extra = None if lhs_extra is None else prep(lhs_extra)
-                lhs_side = self.side(rp, lp, extra, valid, lhs_extra_valid, use_batch)
+                all_l = None if lhs_all[0] is None else prep(lhs_all[0])
+                lhs_side = self.side(rp, cands(lb, 0), nb, lp, valid, all_l, lhs_all[1])
             if sides[1]:
-                extra = None
-                if rhs_extra is not None:
-                    extra = prep(self.operate(params["rhs"], chunk_rel, rhs_extra))
-                rhs_side = self.side(lp, rp, extra, valid, rhs_extra_valid, use_batch)
+                all_r = (None if rhs_all[0] is None
+                         else prep(self.operate(params["rhs"], chunk_rel, rhs_all[0])))
+                rhs_side = self.side(lp, cands(rb, 1), nb, rp, valid, all_r, rhs_all[1])
             if self.reg_fn is not None:
                 penalty = (
                     self.reg_fn(lp, self.complex)
@@ -224,14 +260,16 @@ class Model:
                 )
         else:
             # forward: c(x, h_r(y)) against lhs negatives; reverse: c(y, g_r(x)) against rhs ones.
-            x, hy = prep(lhs), prep(self.operate(params["rhs"], rel, rhs))
-            y, gx = prep(rhs), prep(self.operate(params["lhs"], rel, lhs))
+            xb, yb = prep(lhs_block), prep(rhs_block)
+            x, y = xb[:, :p], yb[:, :p]
+            hy = prep(self.operate(params["rhs"], rel, rhs))
+            gx = prep(self.operate(params["lhs"], rel, lhs))
             if sides[0]:
-                extra = None if lhs_extra is None else prep(lhs_extra)
-                lhs_side = self.side(hy, x, extra, valid, lhs_extra_valid, use_batch)
+                all_l = None if lhs_all[0] is None else prep(lhs_all[0])
+                lhs_side = self.side(hy, cands(xb, 0), nb, x, valid, all_l, lhs_all[1])
             if sides[1]:
-                extra = None if rhs_extra is None else prep(rhs_extra)
-                rhs_side = self.side(gx, y, extra, valid, rhs_extra_valid, use_batch)
+                all_r = None if rhs_all[0] is None else prep(rhs_all[0])
+                rhs_side = self.side(gx, cands(yb, 1), nb, y, valid, all_r, rhs_all[1])
             if self.reg_fn is not None:
                 penalty = (
                     self.reg_fn(x, self.complex)

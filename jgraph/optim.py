@@ -48,12 +48,14 @@ def sparse_row_adagrad(
 ) -> tuple[Array, Array]:
     """Apply row-wise Adagrad to the unique rows `uniq` of `table` and scatter them back.
 
-    table [N, D], acc [N], uniq int [K] (sorted; out-of-range entries are padding and dropped),
-    rows [K, D] (the rows as used, e.g. after max_norm), grads [K, D] -> (table, acc).
+    table [N + 1, D], acc [N + 1]: the last row is scratch; uniq int [M]: distinct row ids, the
+    padding entries pointing at the scratch row (so every gather and scatter is in bounds and needs
+    no bounds checks: several times faster on CPU). rows [M, D] (the rows as used, e.g. after
+    max_norm), grads [M, D] (zero for padding) -> (table, acc).
     """
-    new_rows, new_acc = row_adagrad(rows, acc.at[uniq].get(mode="fill", fill_value=0.0), grads, lr, eps)
-    table = table.at[uniq].set(new_rows, mode="drop", indices_are_sorted=True, unique_indices=True)
-    acc = acc.at[uniq].set(new_acc, mode="drop", indices_are_sorted=True, unique_indices=True)
+    new_rows, new_acc = row_adagrad(rows, acc.at[uniq].get(mode="promise_in_bounds"), grads, lr, eps)
+    table = table.at[uniq].set(new_rows, mode="promise_in_bounds")
+    acc = acc.at[uniq].set(new_acc, mode="promise_in_bounds")
     return table, acc
 
 

@@ -34,10 +34,11 @@ class TrainState(NamedTuple):
 
 
 class Tables(NamedTuple):
-    """The working table: the resident partitions' rows and their row-Adagrad accumulators."""
+    """The working table: the resident partitions' rows and their row-Adagrad accumulators, plus
+    one scratch row at the end (index K) that padding reads and writes."""
 
-    emb: Array  # float32 [K, D]
-    acc: Array  # float32 [K]
+    emb: Array  # float32 [K + 1, D]
+    acc: Array  # float32 [K + 1]
 
 
 STAT_KEYS = ("loss", "reg", "count", "nonfinite")
@@ -75,32 +76,26 @@ def batch_scores(
     """Scores of one batch (or a group of its chunks).
 
     Sparse: `rows` are the unique gathered rows [M, D] and `index` int [C, W] maps each chunk's
-    ids (lhs P, rhs P, then uniform lhs U and uniform rhs U when those sides are on, as
-    `gather_ids` lays them out) to its row. Dense (`index` None, all_negs): `rows` is the whole
-    working table [K, D]."""
-    c, p = batch.lhs.shape
+    ids (lhs P, uniform lhs U, rhs P, uniform rhs U, as `gather_ids` lays them out) to its row.
+    Dense (`index` None, all_negs): `rows` is the whole working table [K, D]."""
+    p = batch.lhs.shape[1]
+    if index is not None:
+        emb = rows[index]  # [C, W, D]: each side's candidate block is contiguous
+        u_l = neg.num_uniform if neg.num_uniform and neg.sides[0] else 0
+        u_r = neg.num_uniform if neg.num_uniform and neg.sides[1] else 0
+        return model.score_blocks(params, emb[:, : p + u_l], emb[:, p + u_l :], batch, (u_l, u_r),
+                                  neg.use_batch, neg.sides)
     lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
+    lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
     extra_l = extra_r = v_l = v_r = None
-    if index is None:
-        lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
-        lhs, rhs = rows[lhs_ids], rows[rhs_ids]
-        if neg.sides[0]:
-            extra_l = rows
-            v_l = region_mask(lo_l, n_l, num_rows) & not_self_mask(lhs_ids, num_rows)
-        if neg.sides[1]:
-            extra_r = rows
-            v_r = region_mask(lo_r, n_r, num_rows) & not_self_mask(rhs_ids, num_rows)
-    else:
-        emb = rows[index]  # [C, W, D]
-        lhs, rhs = emb[:, :p], emb[:, p : 2 * p]
-        u, off = neg.num_uniform, 2 * p
-        if u and neg.sides[0]:
-            extra_l, v_l = emb[:, off : off + u], jnp.ones((c, 1, u), bool)
-            off += u
-        if u and neg.sides[1]:
-            extra_r, v_r = emb[:, off : off + u], jnp.ones((c, 1, u), bool)
-    return model.score(params, lhs, rhs, batch, extra_l, extra_r, v_l, v_r,
-                       neg.use_batch and not neg.all_negs, neg.sides)
+    if neg.sides[0]:
+        extra_l = rows
+        v_l = region_mask(lo_l, n_l, num_rows) & not_self_mask(lhs_ids, num_rows)
+    if neg.sides[1]:
+        extra_r = rows
+        v_r = region_mask(lo_r, n_r, num_rows) & not_self_mask(rhs_ids, num_rows)
+    return model.score(params, rows[lhs_ids], rows[rhs_ids], batch, extra_l, extra_r, v_l, v_r,
+                       False, neg.sides)
 
 
 def batch_loss(model: Model, neg: NegativeSpec, params: dict, rows: Array, index: Array | None,
@@ -132,17 +127,18 @@ def _ids(batch: Batch, lo_l: Array, lo_r: Array) -> tuple[Array, Array]:
 
 
 def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, key: Array) -> Array:
-    """Every row id a batch touches, per chunk: int [C, W] = lhs P, rhs P, then uniform lhs U and
-    uniform rhs U (for the sides that have negatives)."""
+    """Every row id a batch touches, per chunk: int [C, W] = lhs P, uniform lhs U, rhs P, uniform
+    rhs U (uniform only for the sides that have negatives): each side's candidates contiguous."""
     lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
-    parts = [lhs_ids, rhs_ids]
     k_l, k_r = jax.random.split(key)
-    if neg.num_uniform and not neg.all_negs:
-        if neg.sides[0]:
-            parts.append(uniform_rows(k_l, lo_l, n_l, neg.num_uniform))
-        if neg.sides[1]:
-            parts.append(uniform_rows(k_r, lo_r, n_r, neg.num_uniform))
+    u = neg.num_uniform if not neg.all_negs else 0
+    parts = [lhs_ids]
+    if u and neg.sides[0]:
+        parts.append(uniform_rows(k_l, lo_l, n_l, u))
+    parts.append(rhs_ids)
+    if u and neg.sides[1]:
+        parts.append(uniform_rows(k_r, lo_r, n_r, u))
     return jnp.concatenate(parts, axis=1)
 
 
@@ -150,7 +146,8 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                      num_rows: int, groups: int = 1):
     """fn(state, tables, block: Batch [S, C, P], num_batches, layout) -> (state, tables, stats).
 
-    Runs `num_batches` (<= S) batches of the block; state and tables are donated.
+    Runs `num_batches` (<= S) batches of the block; state and tables (K = num_rows real rows plus
+    the scratch row) are donated.
     stats: {"loss", "reg", "count", "nonfinite"} float32 sums over the block.
     """
     opt = relation_optimizer(relation_lr, eps)
@@ -158,7 +155,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
     def one_batch(state: TrainState, tables: Tables, batch: Batch, layout: Layout):
         key = jax.random.fold_in(state.key, state.step)
         if neg.all_negs:
-            rows = model.renorm(tables.emb)
+            rows = model.renorm(tables.emb[:num_rows])
 
             def f(rows, params):
                 return batch_loss(model, neg, params, rows, None, batch, layout, num_rows, groups)
@@ -167,14 +164,16 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                 rows, state.params
             )
             ok = jnp.isfinite(total)
-            acc = tables.acc + jnp.mean(g_rows * g_rows, axis=-1)
+            old_acc = tables.acc[:num_rows]
+            acc = old_acc + jnp.mean(g_rows * g_rows, axis=-1)
             new_emb = rows - lr * g_rows / (jnp.sqrt(acc) + eps)[:, None]
-            tables = Tables(jnp.where(ok, new_emb, tables.emb), jnp.where(ok, acc, tables.acc))
+            tables = Tables(tables.emb.at[:num_rows].set(jnp.where(ok, new_emb, tables.emb[:num_rows])),
+                            tables.acc.at[:num_rows].set(jnp.where(ok, acc, old_acc)))
         else:
             ids = gather_ids(model, neg, batch, layout, key)
             uniq, index = unique_rows(ids.ravel(), fill=num_rows)
             index = index.reshape(ids.shape)
-            rows = model.renorm(tables.emb.at[uniq].get(mode="fill", fill_value=0.0))
+            rows = model.renorm(tables.emb.at[uniq].get(mode="promise_in_bounds"))
 
             def f(rows, params):
                 return batch_loss(model, neg, params, rows, index, batch, layout, num_rows, groups)

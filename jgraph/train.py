@@ -84,6 +84,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
 
     def on_bucket(stats: dict) -> None:
         buckets_log.write(json.dumps(stats) + "\n")
+        buckets_log.flush()
         if trainer is not None and trainer.layout.num_partitions > 1:
             log.info("bucket %d/%d (%d,%d): %d edges, %.0f edges/s, train %.2fs, io wait %.2fs, "
                      "io %.1f MB", stats["index"], stats["of"], stats["lhs"], stats["rhs"], stats["edges"],

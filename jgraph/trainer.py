@@ -173,7 +173,7 @@ class Trainer:
                                             cfg.optimizer.eps, k, compute_groups(cfg))
         self.put_slot, self.init_slot, self.get_slot = make_slot_ops(cfg.model.init_scale)
         self.state = init_state(self.model, t.seed, t.rng_impl, relation_lr, cfg.optimizer.eps)
-        self.tables = Tables(jnp.zeros((k, d), jnp.float32), jnp.zeros((k,), jnp.float32))
+        self.tables = Tables(jnp.zeros((k + 1, d), jnp.float32), jnp.zeros((k + 1,), jnp.float32))
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
         self.progress = {"epoch": 0, "chunk": 0, "bucket": 0}
         self.history: list[dict[str, Any]] = []

@@ -40,7 +40,7 @@ def test_region_and_not_self_masks():
 
 def test_gather_ids_use_each_chunks_typed_regions():
     """Two entity types, relations 0: t0 -> t1 and 1: t1 -> t0. Per chunk, gather_ids lays out
-    [lhs P | rhs P | uniform lhs U | uniform rhs U]; uniform rows come from the region of the chunk
+    [lhs P | uniform lhs U | rhs P | uniform rhs U] (each side's candidates contiguous); uniform rows come from the region of the chunk
     relation's lhs type on the lhs side and of its rhs type on the rhs side; padding reads the
     region's first row."""
     model = Model(
@@ -61,14 +61,17 @@ def test_gather_ids_use_each_chunks_typed_regions():
     ids = np.asarray(gather_ids(model, NegativeSpec(u, True, False, (True, True)), batch, layout,
                                 jax.random.key(1)))
     assert ids.shape == (2, 3 + 3 + 2 * u)
-    np.testing.assert_array_equal(ids[0, :6], [1, 2, 3, 31, 32, 33])
-    np.testing.assert_array_equal(ids[1, :6], [21, 22, 20, 11, 12, 10])  # padding -> region start
+    np.testing.assert_array_equal(ids[0, :3], [1, 2, 3])
+    np.testing.assert_array_equal(ids[0, 3 + u : 6 + u], [31, 32, 33])
+    np.testing.assert_array_equal(ids[1, :3], [21, 22, 20])  # padding -> region start
+    np.testing.assert_array_equal(ids[1, 3 + u : 6 + u], [11, 12, 10])
     regions = {0: ((0, 5), (30, 38)), 1: ((20, 27), (10, 16))}  # chunk -> (lhs region, rhs region)
     for c, ((l0, l1), (r0, r1)) in regions.items():
-        assert set(ids[c, 6 : 6 + u].tolist()) == set(range(l0, l1))
+        assert set(ids[c, 3 : 3 + u].tolist()) == set(range(l0, l1))
         assert set(ids[c, 6 + u :].tolist()) == set(range(r0, r1))
     # one side's negatives off: only the other side's uniform rows are gathered
     only_rhs = np.asarray(gather_ids(model, NegativeSpec(u, True, False, (False, True)), batch, layout,
                                      jax.random.key(1)))
     assert only_rhs.shape == (2, 6 + u)
+    np.testing.assert_array_equal(only_rhs[0, :6], [1, 2, 3, 31, 32, 33])
     assert set(only_rhs[0, 6:].tolist()) <= set(range(30, 38))

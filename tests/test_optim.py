@@ -30,6 +30,16 @@ def dense_row_adagrad(table, acc, grad, lr, eps):
     return table - lr * grad / (np.sqrt(acc) + eps)[:, None], acc
 
 
+def _with_scratch(emb, acc):
+    """The engine's working table: the rows plus one scratch row at the end."""
+    return (jnp.asarray(np.vstack([emb, np.zeros((1, emb.shape[1]), emb.dtype)])),
+            jnp.asarray(np.append(acc, np.zeros(1, acc.dtype))))
+
+
+def _tables(emb, acc):
+    return Tables(*_with_scratch(emb, acc))
+
+
 def test_unique_rows_sorted_padded_and_inverse():
     ids = jnp.asarray([3, 1, 3, 0, 1, 1], jnp.int32)
     uniq, inverse = unique_rows(ids, fill=10)
@@ -58,10 +68,12 @@ def test_sparse_row_adagrad_duplicates_match_dense():
     g_occ = rng.standard_normal((ids.size, d)).astype(np.float32)
     g_occ[8] = -g_occ[7]
 
-    uniq, inverse = unique_rows(jnp.asarray(ids), fill=n)
+    uniq, inverse = unique_rows(jnp.asarray(ids), fill=n)  # padding -> the scratch row n
     g = jax.ops.segment_sum(jnp.asarray(g_occ), inverse, num_segments=ids.size)
-    rows = jnp.asarray(table).at[uniq].get(mode="fill", fill_value=0.0)
-    new_table, new_acc = sparse_row_adagrad(jnp.asarray(table), jnp.asarray(acc), uniq, rows, g, LR, EPS)
+    scratch_table, scratch_acc = _with_scratch(table, acc)
+    rows = scratch_table[uniq]
+    new_table, new_acc = sparse_row_adagrad(scratch_table, scratch_acc, uniq, rows, g, LR, EPS)
+    new_table, new_acc = new_table[:n], new_acc[:n]
 
     dense_g = np.zeros((n, d))
     np.add.at(dense_g, ids, g_occ.astype(np.float64))
@@ -216,9 +228,9 @@ def test_train_block_matches_dense_reference(compiled, num_batches):
     want_table, want_acc, want_params, want_stats = reference_block(model, cfg, state, emb, acc, num_batches)
     ref_state, _, _ = _start(model, seed=3)  # the engine's call donates its state and tables
     block = Batch(*(jnp.asarray(a) for a in BLOCK))
-    new_state, tables, stats = train_block(ref_state, Tables(jnp.asarray(emb), jnp.asarray(acc)), block,
+    new_state, tables, stats = train_block(ref_state, _tables(emb, acc), block,
                                            jnp.int32(num_batches), LAYOUT)
-    got_table, got_acc = np.asarray(tables.emb), np.asarray(tables.acc)
+    got_table, got_acc = np.asarray(tables.emb)[:K], np.asarray(tables.acc)[:K]
     np.testing.assert_allclose(got_table, want_table, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(got_acc, want_acc, rtol=1e-4, atol=1e-6)
     touched = np.unique(np.concatenate([BLOCK.lhs[:num_batches].ravel(), BLOCK.rhs[:num_batches].ravel()]))
@@ -245,7 +257,7 @@ def test_first_relation_step_is_sign_of_gradient(compiled):
     state, emb, acc = _start(model, seed=4)
     before = jax.tree_util.tree_map(np.asarray, state.params)
     block = Batch(*(jnp.asarray(a) for a in BLOCK))
-    tables = Tables(jnp.asarray(emb), jnp.asarray(acc))
+    tables = _tables(emb, acc)
     new_state, _, _ = train_block(state, tables, block, jnp.int32(1), LAYOUT)
     moved = 0
     after = jax.tree_util.tree_leaves(new_state.params)
@@ -267,14 +279,14 @@ def test_nonfinite_batch_updates_nothing(compiled):
     emb[4] = np.nan  # row 4 is used by the first batch
     before = jax.tree_util.tree_map(np.asarray, state.params)
     block = Batch(*(jnp.asarray(a) for a in BLOCK))
-    new_state, tables, stats = train_block(state, Tables(jnp.asarray(emb), jnp.asarray(acc)), block,
+    new_state, tables, stats = train_block(state, _tables(emb, acc), block,
                                            jnp.int32(1), LAYOUT)
     assert float(stats["nonfinite"]) == 1.0 and float(stats["loss"]) == 0.0
-    np.testing.assert_array_equal(np.asarray(tables.acc), acc)
+    np.testing.assert_array_equal(np.asarray(tables.acc)[:K], acc)
     after = jax.tree_util.tree_leaves(new_state.params)
     for b, a in zip(jax.tree_util.tree_leaves(before), after, strict=True):
         np.testing.assert_array_equal(np.asarray(a), b)
-    got = np.asarray(tables.emb)
+    got = np.asarray(tables.emb)[:K]
     renormed = _renorm(emb.astype(np.float64), cfg["max_norm"])
     for r in range(K):
         same = np.array_equal(got[r], emb[r], equal_nan=True)
