@@ -259,9 +259,24 @@ class Trainer:
         return b, Layout(jnp.asarray(layout.lo), jnp.asarray(layout.n))
 
     # ------------------------------------------------------------------ training
+    def compile(self) -> float:
+        """Compile the training step (a call that runs zero batches); returns the seconds it took."""
+        s, c, p = self.cfg.training.batches_per_dispatch, self.chunks_per_batch, self.chunk
+        block = Batch(jnp.full((s, c, p), -1, jnp.int32), jnp.full((s, c, p), -1, jnp.int32),
+                      jnp.zeros((s, c, p), jnp.int32), jnp.zeros((s, c, p), jnp.float32))
+        t = len(self.layout.types)
+        layout = Layout(jnp.zeros((t, 2), jnp.int32), jnp.ones((t, 2), jnp.int32))
+        t0 = time.perf_counter()
+        self.state, self.tables, stats = self.train_block(self.state, self.tables, block, jnp.int32(0),
+                                                          layout)
+        jax.block_until_ready(stats)
+        return time.perf_counter() - t0
+
     def fit(self, progress_bar=None) -> list[dict[str, Any]]:
         """Train the remaining epochs; returns the per-epoch history."""
         cfg = self.cfg
+        self.compile_seconds = self.compile()
+        log.info("training step compiled in %.1fs", self.compile_seconds)
         chunks = max(1, cfg.training.num_edge_chunks)
         while self.progress["epoch"] < cfg.training.num_epochs:
             epoch = self.progress["epoch"]
