@@ -161,6 +161,7 @@ class StorageConfig:
     save: bool = True  # commit checkpoints (at every epoch end, and see below)
     checkpoint_every_buckets: int = 1  # also commit after this many buckets (0 = epoch ends only)
     checkpoint_preservation_interval: int | None = None  # keep snapshots/epoch_N every N epochs
+    init_path: str | None = None  # warm start from this run's checkpoint (entities matched by name)
     edge_dir: str | None = None  # bucketed edges in TensorStore here (written once), read per
     #                              bucket and edge chunk instead of kept in memory
     bucket_order: str = "inside_out"  # inside_out | outside_in | affinity | random

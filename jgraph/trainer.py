@@ -197,6 +197,10 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def _restore(self) -> None:
         if not self.store.exists():
+            if self.cfg.storage.init_path:
+                from jgraph.warm_start import warm_start
+
+                warm_start(self, self.cfg.storage.init_path)
             return
         m = self.store.manifest
         want = fingerprint(self.cfg, self.ds)
@@ -392,24 +396,32 @@ class Trainer:
 
     # ------------------------------------------------------------------ results
     def full_tables(self) -> tuple[jax.Array, np.ndarray]:
-        """Every entity's row in id order: (emb [sum of counts, D], start row of each type [T])."""
+        """Every entity's row in id order: (emb [sum of counts, D], start row of each type [T]).
+
+        Resident partitions come from the working table, the others from the checkpoint store
+        (partitions never trained yet get their initial random rows)."""
         parts, offsets, off = [], [], 0
+        d = self.cfg.model.dimension
         for t, tp in enumerate(self.layout.types):
             offsets.append(off)
             off += tp.count
-            if tp.num_partitions == 1:
-                start = self.layout.slot_start[t][0]
+            here = {p: s for (tt, s), p in self.resident.items() if tt == t}
+            if tp.num_partitions == 1 and 0 in here:
+                start = self.layout.slot_start[t][here[0]]
                 parts.append(self.tables.emb[start : start + tp.count])
                 continue
-            full = np.zeros((tp.count, self.cfg.model.dimension), np.float32)
-            here = {p: s for (tt, s), p in self.resident.items() if tt == t}
+            full = np.zeros((tp.count, d), np.float32)
             for p in range(tp.num_partitions):
                 if p in here:
                     start = self.layout.slot_start[t][here[p]]
                     rows = np.asarray(self.tables.emb[start : start + tp.sizes[p]])
                 else:
                     data = self.store.read_partition(tp.name, p).result()
-                    rows = data[0][: tp.sizes[p]] if data is not None else 0.0
+                    if data is None:
+                        rng = np.random.default_rng([self.cfg.training.seed, t, p])
+                        rows = self.cfg.model.init_scale * rng.standard_normal((tp.sizes[p], d))
+                    else:
+                        rows = data[0][: tp.sizes[p]]
                 full[tp.members[p]] = rows
             parts.append(jnp.asarray(full))
         return jnp.concatenate(parts) if len(parts) > 1 else parts[0], np.array(offsets, np.int64)

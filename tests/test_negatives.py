@@ -40,9 +40,9 @@ def test_region_and_not_self_masks():
 
 def test_gather_ids_use_each_chunks_typed_regions():
     """Two entity types, relations 0: t0 -> t1 and 1: t1 -> t0. Per chunk, gather_ids lays out
-    [lhs P | uniform lhs U | rhs P | uniform rhs U] (each side's candidates contiguous); uniform rows come from the region of the chunk
-    relation's lhs type on the lhs side and of its rhs type on the rhs side; padding reads the
-    region's first row."""
+    [lhs P | uniform lhs U | rhs P | uniform rhs U] (each side's candidates contiguous); uniform
+    rows come from the region of the chunk relation's lhs type on the lhs side and of its rhs type
+    on the rhs side; padding reads the region's first row."""
     model = Model(
         dimension=4, operator_of_relation=["none", "none"], relation_types=np.array([[0, 1], [1, 0]]),
         relation_weight=np.ones(2), num_types=2, comparator="dot", bias=False, loss="ranking", margin=0.1,

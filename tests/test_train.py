@@ -64,6 +64,19 @@ def test_resume_continues_where_it_stopped(tmp_path):
     assert (tmp_path / "b" / "metrics.jsonl").read_text().count("\n") == 1  # only epoch 3 trained
 
 
+def test_warm_start_carries_the_trained_model(tmp_path):
+    """A run started from another run's checkpoint, before training a single epoch, scores exactly
+    as that run did; a run on a graph with fewer entities keeps the ones it shares by name."""
+    first = run(cfg_of(["training.num_epochs=2"]), str(tmp_path / "a"))
+    warm = run(cfg_of(["training.num_epochs=0", f"storage.init_path={tmp_path / 'a'}"]), str(tmp_path / "b"))
+    for split in ("valid", "test"):
+        assert warm["eval"][split]["filtered"]["avg"]["mrr"] == pytest.approx(
+            first["eval"][split]["filtered"]["avg"]["mrr"], rel=1e-5)
+    cold = run(cfg_of(["training.num_epochs=0"]), str(tmp_path / "c"))
+    trained = first["eval"]["test"]["filtered"]["avg"]["mrr"]
+    assert cold["eval"]["test"]["filtered"]["avg"]["mrr"] < 0.5 * trained
+
+
 def _nan_loss(pos, neg, valid, margin):
     return jnp.full(pos.shape, jnp.nan)
 
