@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,7 +42,8 @@ class CheckpointError(RuntimeError):
 class CheckpointStore:
     """Partition tables and relation parameters of one run, versioned (see module docstring)."""
 
-    def __init__(self, location: str, context: ts.Context | None = None, io_threads: int = 4) -> None:
+    def __init__(self, location: str, context: ts.Context | None = None, io_threads: int = 4,
+                 collect: bool = True) -> None:
         self.url = kv.base_url(location)
         self.context = context or ts.Context()
         self.kv = kv.open_kvstore(self.url, self.context)
@@ -53,6 +55,8 @@ class CheckpointStore:
         self._other_futures: list[Future] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(io_threads, thread_name_prefix="jgraph-io")
+        if collect and self.manifest is not None:
+            self.collect_garbage()  # leftovers of a crash between writes and the switch
         self.bytes_written = 0
         self.bytes_read = 0
         self.io_seconds = 0.0  # time spent in background reads and writes (hidden or not)
@@ -240,6 +244,8 @@ class CheckpointStore:
                 self.kv.delete_range(ts.KvStore.KeyRange(key, key + "\0")).result()
         for p in prefixes:
             self.kv.delete_range(ts.KvStore.KeyRange(p + "/", p + "0")).result()
+            if kv.is_local(self.url):  # the file kvstore leaves empty directories behind
+                shutil.rmtree(os.path.join(kv.local_path(self.url), p), ignore_errors=True)
 
     def close(self) -> None:
         self.wait()
