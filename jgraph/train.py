@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from jgraph.config import register_configs, to_config, validate
+from jgraph.config import TrainConfig, register_configs, to_config, validate
 
 log = logging.getLogger("jgraph")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -36,6 +36,20 @@ def load_plugins(names: list[str]) -> None:
             importlib.import_module(name)
         except ImportError as e:
             raise ImportError(f"plugins: cannot import {name!r}: {e}") from e
+
+
+def check_names(cfg: TrainConfig) -> None:
+    """Every scorer the config names is registered (checked before any data is read)."""
+    from jgraph.scorer import COMPARATORS, LOSSES, OPERATORS, REGULARIZERS
+
+    OPERATORS.get(cfg.model.operator)
+    for r in cfg.relations:
+        if r.operator:
+            OPERATORS.get(r.operator)
+    COMPARATORS.get(cfg.model.comparator)
+    LOSSES.get(cfg.loss.name)
+    if cfg.model.regularization_coef:
+        REGULARIZERS.get(cfg.model.regularizer)
 
 
 def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
@@ -53,6 +67,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     cfg = to_config(cfg)
     validate(cfg)
     load_plugins(cfg.plugins)
+    check_names(cfg)
     out = Path(output_dir or tempfile.mkdtemp(prefix="jgraph-run-"))
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -179,10 +194,21 @@ def _main() -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
+    from jgraph.data.tsv import DataError
+    from jgraph.storage.checkpoint import CheckpointError
+    from jgraph.trainer import TrainingDiverged
+
     @hydra.main(config_path=CONF_DIR, config_name="train", version_base=None)
     def main(cfg) -> float:
         out = HydraConfig.get().runtime.output_dir
-        return objective(run(cfg, out))
+        try:
+            return objective(run(cfg, out))
+        except (DataError, CheckpointError, TrainingDiverged, ValueError, KeyError) as e:
+            # a user's mistake or a diverged run: the message says what and where; no traceback
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            log.error("%s: %s", type(e).__name__, e)
+            sys.exit(1)
 
     main()
 

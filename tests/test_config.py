@@ -78,3 +78,12 @@ def test_invalid_combinations(overrides, message):
     cfg = to_config(_compose(overrides))
     with pytest.raises(ValueError, match=message):
         validate(cfg)
+
+
+def test_unknown_scorer_name_lists_the_known_ones(tmp_path):
+    from jgraph.train import run
+
+    cfg = to_config(_compose(["model.operator=cube"]))
+    with pytest.raises(KeyError, match="unknown operator 'cube'; known: affine, complex_diagonal"):
+        run(cfg, str(tmp_path))
+    assert not (tmp_path / "metrics.jsonl").exists(), "the check must come before any work"
