@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,45 @@ class PreparedWriter:
                 arr.write(np.asarray(data, dtype)).result()
         self.meta["splits"][split] = {"count": len(edges), "weight": edges.weight is not None}
 
+    def write_split_pieces(self, split: str, count: int, pieces, weight: bool) -> None:
+        """Like write_split, from consecutive pieces of Edges (memory: one piece)."""
+        arrays = {}
+        for name, dtype in SPLIT_FIELDS:
+            if name == "weight" and not weight:
+                continue
+            arrays[name] = ts.open({"driver": "zarr3", "kvstore": kv.join(self.url, split, name),
+                                    "metadata": {"shape": [count], "data_type": dtype}},
+                                   create=True, delete_existing=True, context=self.context).result()
+        start = 0
+        for e in pieces:
+            futs = [arr[start : start + len(e)].write(np.asarray(getattr(e, name), dtype))
+                    for (name, dtype), arr in ((f, arrays[f[0]]) for f in SPLIT_FIELDS if f[0] in arrays)]
+            for f in futs:
+                f.result()
+            start += len(e)
+        if start != count:
+            raise ValueError(f"split {split}: {start} edges written, {count} announced")
+        self.meta["splits"][split] = {"count": count, "weight": weight}
+
+    def write_names_batches(self, entity_type: str, batches) -> None:
+        """Entity names in id order from consecutive string arrays (memory: one batch, plus the
+        compressed file when the location is not a local path)."""
+        key = f"names/{entity_type}.parquet"
+        schema = pa.schema([("name", pa.string())])
+        local = kv.is_local(self.url)
+        if local:
+            path = os.path.join(kv.local_path(self.url), key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            sink = path
+        else:
+            sink = io.BytesIO()
+        with pq.ParquetWriter(sink, schema) as w:
+            for names in batches:
+                w.write_table(pa.table({"name": names.cast(pa.string())}, schema=schema))
+        if not local:
+            self.kv.write(key, sink.getvalue()).result()
+        self.meta["names"].append(entity_type)
+
     def write_names(self, entity_type: str, names: pa.Array) -> None:
         buf = io.BytesIO()
         pq.write_table(pa.table({"name": names}), buf)
@@ -74,9 +114,14 @@ class PreparedWriter:
         self.kv.write(META, json.dumps(self.meta, indent=1).encode()).result()
 
 
+def dataset_location(d) -> str:
+    """Where the prepared dataset of a DataConfig lives: data.path, under data.root unless a URL."""
+    return d.path if "://" in d.path else f"{d.root.rstrip('/')}/{d.path}"
+
+
 def load_prepared(cfg: TrainConfig) -> Dataset:
     d = cfg.data
-    location = d.path if "://" in d.path else f"{d.root.rstrip('/')}/{d.path}"
+    location = dataset_location(d)
     url = kv.base_url(location)
     context = ts.Context()
     store = kv.open_kvstore(url, context)

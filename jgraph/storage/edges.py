@@ -119,6 +119,30 @@ class BucketWriter:
             if len(data):
                 arr.write(np.asarray(data, dtype)).result()
 
+    def write_pieces(self, bucket: Bucket, count: int, pieces) -> None:
+        """Write a bucket of `count` edges from consecutive pieces (lhs, rhs, rel, weight or None),
+        so only one piece is in memory at a time (the streaming importer's path)."""
+        self.counts[bucket[0] * self.n_rhs + bucket[1]] = int(count)
+        arrays = {}
+        for name, dtype in FIELDS:
+            if name == "weight" and not self.weight:
+                continue
+            url = kv.join(self.url, f"b{bucket[0]}_{bucket[1]}", name)
+            arrays[name] = ts.open(_spec(url, count, dtype), create=True, delete_existing=True,
+                                   context=self.context).result()
+        start = 0
+        for piece in pieces:
+            n = len(piece[0])
+            if (piece[3] is not None) != self.weight:
+                raise ValueError("every bucket must have weights, or none")
+            futs = [arrays[name][start : start + n].write(np.asarray(data, dtype))
+                    for (name, dtype), data in zip(FIELDS, piece, strict=True) if name in arrays]
+            for f in futs:
+                f.result()
+            start += n
+        if start != count:
+            raise ValueError(f"bucket {bucket}: {start} edges written, {count} announced")
+
     def finish(self) -> None:
         meta = {"n_lhs": self.n_lhs, "n_rhs": self.n_rhs, "counts": self.counts,
                 "weight": self.weight, "format": 1}

@@ -1,0 +1,302 @@
+"""Streaming edge files: TSV/CSV (plain or gzip) and Parquet, batch by batch, rows checked.
+
+pyarrow parses (its streaming CSV reader, `ParquetFile.iter_batches`); nothing here loops over
+rows in Python except on the error path. Every batch is checked: the column count, UTF-8, empty
+names, weights (finite, >= 0). A bad row stops the read with a `DataError` naming the file, the line
+(Parquet: the row) and the text, unless a `BadRows` collector is given: then bad rows are dropped
+and counted, and the first few are kept as examples.
+
+Columns are given by role (lhs, rel, rhs, weight, ignore), by position (`["lhs", "rel", "rhs"]`,
+default by the column count as in jgraph/data/tsv.py) or, for Parquet, by column name
+(`["lhs=src", "rhs=dst"]`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from jgraph.data.tsv import DEFAULT_COLUMNS, ROLES, DataError, _sniff_columns
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def file_format(path: str) -> str:
+    """tsv, csv or parquet, from the file name (.gz allowed for text)."""
+    name = path[:-3] if path.endswith(".gz") else path
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return "csv" if name.endswith(".csv") else "tsv"
+
+
+@dataclass
+class BadRows:
+    """Rows dropped under --skip-bad: how many, and the first `keep` as 'file:line: why: text'."""
+
+    keep: int = 10
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, where: str, why: str, text: str) -> None:
+        self.count += 1
+        if len(self.examples) < self.keep:
+            self.examples.append(f"{where}: {why}: {text!r}")
+
+
+@dataclass
+class EdgeBatch:
+    """A batch of checked rows: names as UTF-8 string arrays, weights as float32."""
+
+    lhs: pa.Array
+    rhs: pa.Array
+    rel: pa.Array | None
+    weight: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.lhs)
+
+
+def _roles(columns: list[str] | None, available: int | None, where: str) -> tuple[list[str], dict]:
+    """(role per position, {role: column name}) from the --columns spec."""
+    named = {}
+    if columns and all("=" in c for c in columns):
+        for c in columns:
+            role, name = c.split("=", 1)
+            named[role] = name
+        roles = list(named)
+    else:
+        if columns is None:
+            if available not in DEFAULT_COLUMNS:
+                raise DataError(f"{where}: expected 2, 3 or 4 columns, got {available}; name the roles "
+                                "with --columns (lhs, rel, rhs, weight, ignore)")
+            columns = DEFAULT_COLUMNS[available]
+        roles = list(columns)
+    for role in roles:
+        if role not in ROLES:
+            raise DataError(f"columns: unknown role {role!r} (known: {', '.join(ROLES)})")
+    for role in ("lhs", "rhs"):
+        if roles.count(role) != 1:
+            raise DataError(f"columns must name {role!r} exactly once, got {roles}")
+    return roles, named
+
+
+class EdgeReader:
+    """Batches of one edge file (see the module docstring)."""
+
+    def __init__(self, path: str, columns: list[str] | None = None, delimiter: str | None = None,
+                 skip_rows: int = 0, block_bytes: int = 64 << 20, fmt: str | None = None,
+                 bad: BadRows | None = None) -> None:
+        self.path = str(path)
+        if not os.path.isfile(self.path):
+            raise DataError(f"{self.path}: no such file")
+        self.format = fmt or file_format(self.path)
+        self.delimiter = delimiter or ("," if self.format == "csv" else "\t")
+        self.skip_rows, self.block_bytes, self.bad = skip_rows, block_bytes, bad
+        self.rows_read = 0  # rows parsed, bad ones included
+        if self.format == "parquet":
+            self._pq = pq.ParquetFile(self.path)
+            names = self._pq.schema_arrow.names
+            self.roles, named = _roles(columns, len(names), self.path)
+            if named:
+                missing = [n for n in named.values() if n not in names]
+                if missing:
+                    raise DataError(f"{self.path}: no column {missing[0]!r} (has {', '.join(names)})")
+                self._cols = dict(named)
+            else:
+                if len(self.roles) > len(names):
+                    raise DataError(f"{self.path}: {len(names)} columns, --columns names {len(self.roles)}")
+                self._cols = {r: names[i] for i, r in enumerate(self.roles) if r != "ignore"}
+        else:
+            if columns and any("=" in c for c in columns):
+                raise DataError("columns: role=name needs Parquet input; give text columns by position")
+            n = None if columns else _sniff_columns(Path(self.path), self.delimiter, skip_rows)
+            self.roles, _ = _roles(columns, n, f"{self.path}:{skip_rows + 1}")
+            self._names = [f"{r}_{i}" if r == "ignore" else r for i, r in enumerate(self.roles)]
+
+    # ------------------------------------------------------------------ text
+    def _text_batches(self) -> Iterator[tuple[pa.RecordBatch, int, list[int]]]:
+        """(batch, index of its first row, sorted lines of rows skipped so far)."""
+        invalid: list[tuple[int, str, int, int]] = []
+
+        def on_invalid(row) -> str:
+            invalid.append((row.number, row.text, row.expected_columns, row.actual_columns))
+            if self.bad is None:
+                return "error"
+            self.bad.add(f"{self.path}:{row.number}",
+                         f"expected {row.expected_columns} columns, got {row.actual_columns}", row.text)
+            return "skip"
+
+        stream = pa.input_stream(self.path, compression="detect")
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(column_names=self._names, use_threads=False,
+                                               block_size=self.block_bytes, skip_rows=self.skip_rows),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self.delimiter, quote_char='"' if self.format == "csv" else False,
+                    ignore_empty_lines=False, invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.binary() for n in self._names}, strings_can_be_null=False),
+            )
+            first = 0
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                self.rows_read += batch.num_rows
+                yield batch, first, [r[0] for r in invalid]
+                first += batch.num_rows
+        except pa.ArrowInvalid as e:
+            if invalid and self.bad is None:
+                line, text, want, got = invalid[-1]
+                raise DataError(f"{self.path}:{line}: expected {want} columns separated by "
+                                f"{self.delimiter!r}, got {got}: {text!r}") from None
+            raise DataError(f"{self.path}: {e}") from None
+        finally:
+            stream.close()
+        self.rows_read += len(invalid)
+
+    def _line(self, row: int, skipped: list[int]) -> int:
+        """File line of the row-th kept row, given the sorted lines of rows skipped before it."""
+        s = np.asarray(skipped, np.int64) - self.skip_rows - 1 - np.arange(len(skipped))
+        return int(row + 1 + self.skip_rows + np.searchsorted(s, row, "right"))
+
+    # ------------------------------------------------------------------ batches
+    def __iter__(self) -> Iterator[EdgeBatch]:
+        if self.format == "parquet":
+            cols = list(dict.fromkeys(self._cols.values()))
+            first = 0
+            for batch in self._pq.iter_batches(batch_size=max(self.block_bytes // 32, 1024), columns=cols):
+                table = pa.table({role: batch.column(name) for role, name in self._cols.items()})
+                self.rows_read += batch.num_rows
+                out = self._check(table, lambda i, f=first: f"{self.path}: row {f + i + 1}")
+                first += batch.num_rows
+                if out is not None:
+                    yield out
+            return
+        for batch, first, skipped in self._text_batches():
+            table = pa.Table.from_batches([batch])
+            out = self._check(table, lambda i, f=first, s=skipped: f"{self.path}:{self._line(f + i, s)}")
+            if out is not None:
+                yield out
+
+    def _text_of(self, table: pa.Table, i: int) -> str:
+        vals = []
+        for c in table.column_names:
+            v = table.column(c)[i].as_py()
+            vals.append(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+        return self.delimiter.join(vals)
+
+    def _check(self, table: pa.Table, where) -> EdgeBatch | None:
+        """Checked names and weights of a batch; bad rows raise or are dropped (see BadRows)."""
+        n = table.num_rows
+        bad = np.zeros(n, bool)
+        why: dict[int, str] = {}
+
+        def flag(rows: np.ndarray, reason: str) -> None:
+            for i in rows[~bad[rows]][: 1 if self.bad is None else None]:
+                why.setdefault(int(i), reason)
+            bad[rows] = True
+
+        names = {}
+        for role in ("lhs", "rel", "rhs"):
+            if role not in table.column_names:
+                continue
+            arr = table.column(role).combine_chunks()
+            if pa.types.is_dictionary(arr.type):
+                arr = arr.dictionary_decode()
+            if pa.types.is_null(arr.type) or arr.null_count:
+                nulls = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
+                flag(nulls, f"missing {role} name")
+                arr = arr.fill_null("") if not pa.types.is_null(arr.type) else pa.array([""] * n)
+            if not (pa.types.is_binary(arr.type) or pa.types.is_string(arr.type)
+                    or pa.types.is_large_binary(arr.type) or pa.types.is_large_string(arr.type)):
+                arr = pc.cast(arr, pa.string())
+            if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+                arr, bad_utf8 = _as_utf8(arr)
+                flag(bad_utf8, f"{role} name is not valid UTF-8")
+            empty = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr))
+            rows = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
+            if rows.size:
+                blank = [i for i in rows if not self._text_of(table, int(i)).strip()]
+                flag(np.array(blank, np.int64), "blank line")
+                flag(rows, f"empty {role} name")
+            names[role] = arr
+        weight = None
+        if "weight" in table.column_names:
+            weight, rows, reason = _weights(table.column("weight").combine_chunks())
+            for r, w in zip(rows, reason, strict=True):
+                flag(np.array([r]), w)
+        if bad.any():
+            first_bad = int(np.flatnonzero(bad)[0])
+            if self.bad is None:
+                raise DataError(f"{where(first_bad)}: {why[first_bad]}: {self._text_of(table, first_bad)!r}")
+            for i in np.flatnonzero(bad):
+                self.bad.add(where(int(i)), why.get(int(i), "bad row"), self._text_of(table, int(i)))
+            keep = pa.array(~bad)
+            names = {k: v.filter(keep) for k, v in names.items()}
+            weight = None if weight is None else weight[~bad]
+            if not len(names["lhs"]):
+                return None
+        return EdgeBatch(names["lhs"], names["rhs"], names.get("rel"), weight)
+
+
+def _as_utf8(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(the array as UTF-8 strings, rows that are not valid UTF-8 — replaced by ''), bisecting."""
+    try:
+        return arr.cast(pa.string()), np.zeros(0, np.int64)
+    except pa.ArrowInvalid:
+        pass
+    bad: list[int] = []
+
+    def find(lo: int, hi: int) -> None:
+        try:
+            arr.slice(lo, hi - lo).cast(pa.string())
+        except pa.ArrowInvalid:
+            if hi - lo == 1:
+                bad.append(lo)
+            else:
+                mid = (lo + hi) // 2
+                find(lo, mid)
+                find(mid, hi)
+
+    find(0, len(arr))
+    mask = np.zeros(len(arr), bool)
+    mask[bad] = True
+    fixed = pc.if_else(pa.array(mask), pa.scalar(b"", arr.type), arr).cast(pa.string())
+    return fixed, np.array(bad, np.int64)
+
+
+def _weights(arr: pa.Array) -> tuple[np.ndarray, list[int], list[str]]:
+    """(float32 weights, bad rows, reasons): not a number, not finite, or negative."""
+    if pa.types.is_binary(arr.type):
+        arr, _ = _as_utf8(arr)
+    nulls = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
+    try:
+        w = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        bad_parse = nulls
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        vals = arr.to_pylist()
+        w = np.empty(len(vals))
+        bad_parse = np.zeros(len(vals), bool)
+        for i, v in enumerate(vals):
+            try:
+                w[i] = float(v)
+            except (TypeError, ValueError):
+                w[i], bad_parse[i] = np.nan, True
+    rows, reasons = [], []
+    for i in np.flatnonzero(bad_parse | ~np.isfinite(w) | (w < 0)):
+        rows.append(int(i))
+        reasons.append("weight is not a number" if bad_parse[i] else
+                       "weight is not finite" if not np.isfinite(w[i]) else "negative weight")
+    return np.nan_to_num(w, nan=0.0).astype(np.float32), rows, reasons
+
