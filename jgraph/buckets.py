@@ -90,6 +90,38 @@ def _affinity(n_lhs: int, n_rhs: int, gen: random.Random) -> list[Bucket]:
     return out
 
 
+def assign_rounds(order: list[Bucket], size: int, uses) -> list[list[Bucket | None]]:
+    """Rounds of at most `size` buckets that share no partition, taken greedily in `order`; each
+    round as a list of length `size` (None: that process idles), a bucket going to the process
+    whose previous bucket shares the most partitions with it (so it stays resident).
+
+    uses(bucket) -> set of (entity type, partition) the bucket needs.
+    """
+    remaining, rounds = list(order), []
+    while remaining:
+        taken: set = set()
+        rnd, rest = [], []
+        for b in remaining:
+            u = uses(b)
+            if len(rnd) < size and not (u & taken):
+                rnd.append(b)
+                taken |= u
+            else:
+                rest.append(b)
+        rounds.append(rnd)
+        remaining = rest
+    out, prev = [], [None] * size
+    for rnd in rounds:
+        slots: list[Bucket | None] = [None] * size
+        for b in sorted(rnd, key=lambda b: -max(len(uses(b) & uses(p)) if p else 0 for p in prev)):
+            free = [r for r in range(size) if slots[r] is None]
+            r = max(free, key=lambda r: (len(uses(b) & uses(prev[r])) if prev[r] else -1, -r))
+            slots[r] = b
+        out.append(slots)
+        prev = [s if s is not None else p for s, p in zip(slots, prev, strict=True)]
+    return out
+
+
 @dataclass
 class BucketedEdges:
     """Edges grouped by bucket, with partition-local offsets (pure numpy, in memory).

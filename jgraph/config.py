@@ -168,6 +168,22 @@ class StorageConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """Several processes (machines) training disjoint buckets at once (jax.distributed).
+
+    Every process runs the same `python -m jgraph.train` with its own process_id; the checkpoint
+    (storage.checkpoint_dir) must be storage they all reach. The environment variables
+    JGRAPH_NUM_PROCESSES, JGRAPH_PROCESS_ID and JGRAPH_COORDINATOR set the defaults.
+    """
+
+    num_processes: int = "${oc.env:JGRAPH_NUM_PROCESSES,1}"  # type: ignore[assignment]
+    process_id: int = "${oc.env:JGRAPH_PROCESS_ID,0}"  # type: ignore[assignment]
+    coordinator: str = "${oc.env:JGRAPH_COORDINATOR,localhost:12355}"  # host:port of process 0
+    timeout_s: float = 600.0  # a process absent this long from a round's barrier stops the job
+    heartbeat_s: float = 60.0  # a process silent this long is declared dead
+
+
+@dataclass
 class TrainConfig:
     """The whole run. `python -m jgraph.train` composes conf/train.yaml onto this schema."""
 
@@ -183,6 +199,7 @@ class TrainConfig:
         default_factory=lambda: {DEFAULT_ENTITY_TYPE: EntityConfig()}
     )
     relations: list[RelationConfig] = field(default_factory=list)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     plugins: list[str] = field(default_factory=lambda: ["models"])  # modules that register scorers
     experiment: str = ""  # set by conf/experiment/*.yaml; names the run
 

@@ -68,6 +68,12 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     validate(cfg)
     load_plugins(cfg.plugins)
     check_names(cfg)
+    from jgraph.cluster import Cluster
+
+    if cfg.distributed.num_processes > 1 and not cfg.storage.checkpoint_dir:
+        raise ValueError("distributed training needs storage.checkpoint_dir on storage every process "
+                         "reaches (or use python -m jgraph.launch, which sets one)")
+    cluster = Cluster(cfg.distributed)  # before anything touches the JAX backend
     out = Path(output_dir or tempfile.mkdtemp(prefix="jgraph-run-"))
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -76,13 +82,14 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     ents = ", ".join(f"{t} {ds.num_entities(t):,}" for t in ds.entity_types)
     log.info("data %s: entities %s; %d relations; edges %s", ds.name, ents, ds.num_relations, sizes)
     ckpt = cfg.storage.checkpoint_dir or (str(out / "checkpoint") if cfg.storage.save else "memory://")
-    store = CheckpointStore(ckpt)
+    store = CheckpointStore(ckpt, collect=cluster.primary)
     jsonl = open(out / "metrics.jsonl", "a")
     trainer: Trainer | None = None
 
     def on_epoch(epoch: int, stats: dict) -> None:
         e = cfg.eval
-        if e.every_epochs and (epoch + 1) % e.every_epochs == 0 and e.every_split in ds.splits:
+        if e.every_epochs and (epoch + 1) % e.every_epochs == 0 and e.every_split in ds.splits \
+                and cluster.primary:
             emb, offsets = trainer.full_tables()
             res = full_ranking(trainer.model, trainer.state.params, emb, offsets, ds, e.every_split,
                                e, ["filtered"], e.every_max_edges)
@@ -107,7 +114,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
                      stats["io_bytes"] / 1e6)
 
     try:
-        trainer = Trainer(cfg, ds, store, on_epoch=on_epoch, on_bucket=on_bucket)
+        trainer = Trainer(cfg, ds, store, on_epoch=on_epoch, on_bucket=on_bucket, cluster=cluster)
         log.info("model: %s %s d=%d%s, loss %s, %d+%d negatives, %s; backend %s",
                  cfg.model.operator, cfg.model.comparator, cfg.model.dimension,
                  " reciprocal" if cfg.model.reciprocal else "", cfg.loss.name,
@@ -122,6 +129,9 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
             t0 = time.perf_counter()
             history = trainer.fit(bar)
             train_seconds = time.perf_counter() - t0
+        if not cluster.primary:  # process 0 evaluates and writes the metrics
+            log.info("process %d done: %d epochs in %.1fs", cluster.rank, len(history), train_seconds)
+            return {"history": history, "train_seconds": train_seconds, "process": cluster.rank}
         emb, offsets = trainer.full_tables()
         evaluation: dict[str, Any] = {}
         t0 = time.perf_counter()
@@ -143,6 +153,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         buckets_log.close()
         if trainer is not None:
             trainer.close()
+        cluster.shutdown()
     n_cands = max(ds.num_entities(t) for t in ds.entity_types)
     metrics = {
         "experiment": cfg.experiment or cfg.data.name,
@@ -156,6 +167,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         "total_seconds": time.perf_counter() - t_start,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "checkpoint": store.url,
+        "processes": cluster.size,
         "config": asdict(cfg),
     }
     with open(out / "metrics.json", "w") as f:
@@ -180,7 +192,7 @@ def _print_summary(m: dict[str, Any]) -> None:
 def objective(metrics: dict[str, Any]) -> float:
     """The number a sweeper maximises: validation MRR (filtered, else raw, else sampled)."""
     for split in ("valid", "test"):
-        res = metrics["eval"].get(split, {})
+        res = metrics.get("eval", {}).get(split, {})
         for proto in ("filtered", "raw", "sampled"):
             if proto in res:
                 return float(res[proto]["avg"]["mrr"])
@@ -194,6 +206,7 @@ def _main() -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
+    from jgraph.cluster import ClusterError
     from jgraph.data.tsv import DataError
     from jgraph.storage.checkpoint import CheckpointError
     from jgraph.trainer import TrainingDiverged
@@ -203,7 +216,7 @@ def _main() -> None:
         out = HydraConfig.get().runtime.output_dir
         try:
             return objective(run(cfg, out))
-        except (DataError, CheckpointError, TrainingDiverged, ValueError, KeyError) as e:
+        except (DataError, CheckpointError, TrainingDiverged, ClusterError, ValueError, KeyError) as e:
             # a user's mistake or a diverged run: the message says what and where; no traceback
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise

@@ -21,9 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgraph.buckets import BucketedEdges, bucket_order, bucketize
+from jgraph.buckets import BucketedEdges, assign_rounds, bucket_order, bucketize
 from jgraph.chunk import Batches, make_batches
-from jgraph.config import TrainConfig, chunk_size
+from jgraph.cluster import Cluster
+from jgraph.config import DistributedConfig, TrainConfig, chunk_size
 from jgraph.data.dataset import Dataset
 from jgraph.model import Batch, Layout, Model
 from jgraph.partition import PartitionLayout
@@ -144,8 +145,10 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, ds: Dataset, store: CheckpointStore,
                  on_epoch: Callable[[int, dict], None] | None = None,
-                 on_bucket: Callable[[dict], None] | None = None) -> None:
+                 on_bucket: Callable[[dict], None] | None = None,
+                 cluster: Cluster | None = None) -> None:
         self.cfg, self.ds, self.store = cfg, ds, store
+        self.cluster = cluster or Cluster(DistributedConfig(num_processes=1, process_id=0))
         self.on_epoch, self.on_bucket = on_epoch, on_bucket
         self.model = build_model(cfg, ds)
         self.layout = partition_layout(cfg, ds)
@@ -172,13 +175,21 @@ class Trainer:
         self.train_block = make_train_block(self.model, self.neg, cfg.optimizer.lr, relation_lr,
                                             cfg.optimizer.eps, k, compute_groups(cfg))
         self.put_slot, self.init_slot, self.get_slot = make_slot_ops(cfg.model.init_scale)
-        self.state = init_state(self.model, t.seed, t.rng_impl, relation_lr, cfg.optimizer.eps)
+        if self.cluster.distributed:
+            flat = [tp.name for tp in self.layout.types if tp.num_partitions == 1]
+            if flat:
+                raise ValueError(f"distributed training needs every entity type partitioned; "
+                                 f"{flat} have num_partitions=1 (use about 2 partitions per process)")
+        # each process draws its own negatives
+        self.state = init_state(self.model, t.seed * 1000 + self.cluster.rank, t.rng_impl, relation_lr,
+                                cfg.optimizer.eps)
         self.tables = Tables(jnp.zeros((k + 1, d), jnp.float32), jnp.zeros((k + 1,), jnp.float32))
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
         self.progress = {"epoch": 0, "chunk": 0, "bucket": 0}
         self.history: list[dict[str, Any]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jgraph-batches")
         self._since_commit = 0
+        self._round_start = None  # distributed: relation parameters when the round began
         self.group_of_rel = chunk_groups(cfg, ds)
         self._restore()
 
@@ -221,11 +232,7 @@ class Trainer:
         for (t, slot), part in self.resident.items():
             self._write_slot(t, part, slot)
         self.store.write_params(state_arrays(self.state))
-        self.store.commit(
-            dict(self.progress),
-            {"fingerprint": fingerprint(self.cfg, self.ds), "history": self.history,
-             "config": asdict(self.cfg)},
-        )
+        self.store.commit(dict(self.progress), self._manifest_extra())
         self._since_commit = 0
 
     def _write_slot(self, t: int, part: int, slot: int) -> None:
@@ -281,6 +288,8 @@ class Trainer:
         cfg = self.cfg
         self.compile_seconds = self.compile()
         log.info("training step compiled in %.1fs", self.compile_seconds)
+        if self.cluster.distributed:
+            self._round_start = jax.tree_util.tree_map(np.asarray, (self.state.params, self.state.opt_state))
         chunks = max(1, cfg.training.num_edge_chunks)
         while self.progress["epoch"] < cfg.training.num_epochs:
             epoch = self.progress["epoch"]
@@ -294,20 +303,47 @@ class Trainer:
             if self.on_epoch is not None:
                 self.on_epoch(epoch, stats)
             self.progress = {"epoch": epoch + 1, "chunk": 0, "bucket": 0}
-            if cfg.storage.save:
+            if self.cluster.distributed:  # partitions were committed by the rounds
+                self._commit_shared(f"epoch{epoch}", [])
+            elif cfg.storage.save:
                 self.commit()
-                every = cfg.storage.checkpoint_preservation_interval
-                if every and (epoch + 1) % every == 0:
-                    self.store.snapshot(f"epoch_{epoch + 1}")
+            every = cfg.storage.checkpoint_preservation_interval
+            if (cfg.storage.save or self.cluster.distributed) and every and (epoch + 1) % every == 0 \
+                    and self.cluster.primary:
+                self.store.snapshot(f"epoch_{epoch + 1}")
         return self.history
 
+    def _uses(self, bucket) -> set[tuple[int, int]]:
+        """The (type, partition) pairs a bucket trains (partitioned types only)."""
+        return {(t, p) for t, tp in enumerate(self.layout.types) if tp.num_partitions > 1
+                for p in self.layout.bucket_parts(t, bucket)}
+
+    def _plan_step(self, bucket, resident: dict) -> tuple[Step | None, dict]:
+        if bucket is None:
+            return None, resident
+        steps, after = plan(self.layout, [bucket], resident)
+        return steps[0], after
+
+    def _keep_only(self, resident: dict, bucket) -> dict:
+        """Distributed: after a round, keep only partitions this process's next bucket needs (the
+        rest may be trained by another process next); everything was committed already."""
+        need = self._uses(bucket) if bucket is not None else set()
+        return {(t, s): p for (t, s), p in resident.items()
+                if self.layout.types[t].num_partitions == 1 or (t, p) in need}
+
     def train_pass(self, epoch: int, chunk: int, first: int, bar=None) -> dict[str, Any]:
-        """One pass over every bucket (edge chunk `chunk` of each), from bucket index `first`."""
+        """One pass over every bucket (edge chunk `chunk` of each), from round `first`.
+
+        Buckets go in rounds: one bucket per round in a single process; with N processes, up to N
+        buckets sharing no partition, one per process, then a barrier and one commit."""
         cfg = self.cfg
         chunks = max(1, cfg.training.num_edge_chunks)
+        seed = epoch * chunks + chunk
         order = bucket_order(self.edges.n_lhs, self.edges.n_rhs, cfg.storage.bucket_order,
-                             cfg.training.seed, epoch * chunks + chunk)
-        steps, _ = plan(self.layout, order[first:], self.resident)
+                             cfg.training.seed, seed)
+        rounds = assign_rounds(order, self.cluster.size, self._uses)
+        mine = [r[self.cluster.rank] for r in rounds] + [None]
+        dist = self.cluster.distributed
         totals = {"loss": 0.0, "reg": 0.0, "count": 0.0}
         io_wait = train_time = 0.0
         bytes0, busy0 = self._io_bytes(), self._io_busy()
@@ -316,46 +352,110 @@ class Trainer:
 
         def prepare(step: Step) -> Future:  # edges read + batches built off the critical path
             edges = self.edges.read(step.bucket, chunk, chunks)
-            return self._pool.submit(self._batches, step, edges, epoch * chunks + chunk)
+            return self._pool.submit(self._batches, step, edges, seed)
 
-        pending = prepare(steps[0]) if steps else None
-        for k, step in enumerate(steps):
+        if dist and first < len(rounds):
+            self.resident = self._keep_only(self.resident, mine[first])
+        step, _ = self._plan_step(mine[first] if first < len(rounds) else None, self.resident)
+        pending = prepare(step) if step is not None else None
+        for k in range(first, len(rounds)):
             t0 = time.perf_counter()
             b0 = self._io_bytes()
-            self._enter(step, reads)
-            batches, layout = pending.result()
-            wait = time.perf_counter() - t0
-            if k + 1 < len(steps):  # the next bucket's partitions and edges load while this trains
-                for t, part, _ in steps[k + 1].load:
+            stats, dt, wait, batches = None, 0.0, 0.0, None
+            if step is not None:
+                self._enter(step, reads)
+                batches, layout = pending.result()
+                wait = time.perf_counter() - t0
+            # the next bucket's edges (and, alone, its partitions) load while this one trains
+            after = self._keep_only(self.resident, mine[k + 1]) if dist else self.resident
+            nxt, _ = self._plan_step(mine[k + 1], after)
+            pending = prepare(nxt) if nxt is not None else None
+            if nxt is not None and not dist:  # distributed: partitions may change hands first
+                for t, part, _ in nxt.load:
                     reads[(t, part)] = self.store.read_partition(self.layout.types[t].name, part)
-                pending = prepare(steps[k + 1])
-            t1 = time.perf_counter()
-            stats = self._train_bucket(batches, layout, bar, epoch, step.bucket)
-            dt = time.perf_counter() - t1
+            if step is not None:
+                t1 = time.perf_counter()
+                stats = self._train_bucket(batches, layout, bar, epoch, step.bucket)
+                dt = time.perf_counter() - t1
+                train_time += dt
+                for key in totals:
+                    totals[key] += stats[key]
+            tc = time.perf_counter()
+            done = k + 1
+            every = cfg.storage.checkpoint_every_buckets
+            self._since_commit += 1
+            if dist:
+                self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
+                self._end_round(rounds[k], k, epoch, chunk)
+                self.resident = after
+            elif cfg.storage.save and every and self._since_commit >= every and done < len(rounds):
+                self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
+                self.commit()
+            wait += time.perf_counter() - tc  # a commit waits for its writes
             io_wait += wait
-            train_time += dt
-            for key in totals:
-                totals[key] += stats[key]
-            done = first + k + 1
-            if self.on_bucket is not None:
+            if self.on_bucket is not None and step is not None:
                 self.on_bucket({
-                    "epoch": epoch + 1, "chunk": chunk, "index": done, "of": len(order),
+                    "epoch": epoch + 1, "chunk": chunk, "index": done, "of": len(rounds),
                     "lhs": step.bucket[0], "rhs": step.bucket[1], "edges": int(stats["count"]),
                     "loss": stats["loss"] / max(stats["count"], 1.0), "train_seconds": dt,
                     "edges_per_second": stats["count"] / max(dt, 1e-9), "io_wait_seconds": wait,
-                    "io_bytes": self._io_bytes() - b0, "loads": len(step.load), "evictions": len(step.evict),
+                    "io_bytes": self._io_bytes() - b0, "loads": len(step.load),
+                    "evictions": len(step.evict), "process": self.cluster.rank,
                 })
-            self._since_commit += 1
-            every = cfg.storage.checkpoint_every_buckets
-            if cfg.storage.save and every and self._since_commit >= every and done < len(order):
-                self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
-                tc = time.perf_counter()
-                self.commit()
-                io_wait += time.perf_counter() - tc  # a commit waits for its writes
+            step = nxt
         wall = time.perf_counter() - t_pass
-        return {"loss": totals["loss"], "reg": totals["reg"], "count": totals["count"],
-                "train_seconds": train_time, "wall_seconds": wall, "io_wait_seconds": io_wait,
-                "io_busy_seconds": self._io_busy() - busy0, "io_bytes": self._io_bytes() - bytes0}
+        out = {"loss": totals["loss"], "reg": totals["reg"], "count": totals["count"],
+               "train_seconds": train_time, "wall_seconds": wall, "io_wait_seconds": io_wait,
+               "io_busy_seconds": self._io_busy() - busy0, "io_bytes": float(self._io_bytes() - bytes0)}
+        if dist:  # the epoch's line counts every process's edges; times are this process's
+            keys = ("loss", "reg", "count", "io_bytes")
+            summed = self.cluster.allsum({k: np.float64(out[k]) for k in keys})
+            out.update({k: float(v) for k, v in summed.items()})
+        return out
+
+    def _end_round(self, buckets: list, k: int, epoch: int, chunk: int) -> None:
+        """Distributed round end: average relation-parameter changes, write this process's
+        partitions, then one commit for every process's partitions (see _commit_shared)."""
+        self._sync_params()
+        mine = buckets[self.cluster.rank]
+        if mine is not None:
+            for (t, slot), part in self.resident.items():
+                if (t, part) in self._uses(mine):
+                    self._write_slot(t, part, slot)
+        others = [tp for r, b in enumerate(buckets) if b is not None and r != self.cluster.rank
+                  for tp in self._uses(b)]
+        self._commit_shared(f"e{epoch}c{chunk}r{k}", others)
+
+    def _commit_shared(self, tag: str, others: list[tuple[int, int]]) -> None:
+        """Barrier (every process's writes are done), process 0 commits its own and the `others`
+        partitions in one switch, barrier, the other processes re-read the manifest."""
+        self.store.wait()
+        self.cluster.barrier(f"written-{tag}")
+        if self.cluster.primary:
+            for t, part in others:
+                self.store.add_pending(self.layout.types[t].name, part)
+            self.store.write_params(state_arrays(self.state))
+            self.store.commit(dict(self.progress), self._manifest_extra())
+        self.cluster.barrier(f"committed-{tag}")
+        if not self.cluster.primary:
+            self.store.refresh()
+        self._since_commit = 0
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        return {"fingerprint": fingerprint(self.cfg, self.ds), "history": self.history,
+                "config": asdict(self.cfg), "processes": self.cluster.size}
+
+    def _sync_params(self) -> None:
+        """Every process applies the mean of all processes' relation-parameter (and Adagrad
+        accumulator) changes since the last round: parameter averaging at round boundaries."""
+        cur = jax.tree_util.tree_map(np.asarray, (self.state.params, self.state.opt_state))
+        base = self._round_start
+        delta = jax.tree_util.tree_map(lambda a, b: a - b, cur, base)
+        total = self.cluster.allsum(delta)
+        n = self.cluster.size
+        new = jax.tree_util.tree_map(lambda b, d: jnp.asarray(b + d / n), base, total)
+        self.state = self.state._replace(params=new[0], opt_state=new[1])
+        self._round_start = jax.tree_util.tree_map(np.asarray, new)
 
     def _io_busy(self) -> float:
         return self.store.io_seconds + getattr(self.edges, "io_seconds", 0.0)

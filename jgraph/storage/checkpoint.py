@@ -117,7 +117,7 @@ class CheckpointStore:
         """Write a partition for the next version in the background; returns its future.
 
         A later read of the same partition waits for this write."""
-        key = f"tables/{etype}/{part}/v{self.next_version}"
+        key = self.partition_key(etype, part)
         prev = self._futures.get((etype, part))
 
         def work() -> None:
@@ -155,6 +155,23 @@ class CheckpointStore:
             return emb, acc
 
         return self._pool.submit(work)
+
+    def partition_key(self, etype: str, part: int) -> str:
+        """The key a partition written before the next commit gets (known to every process)."""
+        return f"tables/{etype}/{part}/v{self.next_version}"
+
+    def add_pending(self, etype: str, part: int) -> None:
+        """Count a partition another process wrote for the next version into the next commit."""
+        self._pending_tables.setdefault(etype, {})[str(part)] = self.partition_key(etype, part)
+
+    def refresh(self) -> None:
+        """Re-read the manifest another process committed; forget this process's pending writes."""
+        self.wait()
+        self.manifest = self._read_manifest()
+        self.version = int(self.manifest["version"]) if self.manifest else 0
+        self._pending_tables.clear()
+        self._pending_params = None
+        self._futures.clear()
 
     # ------------------------------------------------------------------ params
     def write_params(self, arrays: dict[str, np.ndarray]) -> Future:
