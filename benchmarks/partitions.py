@@ -24,30 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from jgraph.data.dataset import Edges
-from jgraph.data.prepared import PreparedWriter
-from jgraph.partition import PartitionLayout
-
-
-def prepare(location: str, nodes: int, edges: int, parts: int, seed: int = 0) -> None:
-    """A uniformly random graph, written bucket by bucket (memory: one bucket's edges)."""
-    layout = PartitionLayout.build({"entity": nodes}, {"entity": parts}, seed)
-    sizes = layout.types[0].sizes
-    w = PreparedWriter(location, name=f"random-{nodes}-{edges}-p{parts}", entity_counts={"entity": nodes},
-                       partitions={"entity": parts}, partition_seed=seed,
-                       relations=[{"name": "edge", "lhs": "entity", "rhs": "entity"}])
-    rng = np.random.default_rng(seed)
-    per_bucket = np.full(parts * parts, edges // (parts * parts))
-    per_bucket[: edges - per_bucket.sum()] += 1
-    for b, n in enumerate(per_bucket):
-        i, j = divmod(b, parts)
-        w.train.write((i, j), rng.integers(sizes[i], size=n), rng.integers(sizes[j], size=n),
-                      np.zeros(n, np.int32))
-    ids = rng.integers(nodes, size=(2, 1000))
-    w.write_split("test", Edges(ids[0], ids[1], np.zeros(1000, np.int32)))
-    w.finish()
+from jgraph.data.generate import random_prepared
 
 
 def train(root: str, name: str, parts: int, dim: int, out: str, every: int) -> tuple[dict, float]:
@@ -83,7 +60,7 @@ def main() -> None:
     for parts in args.parts:
         name = f"p{parts}"
         t0 = time.perf_counter()
-        prepare(str(work / name), args.nodes, args.edges, parts)
+        random_prepared(str(work / name), args.nodes, args.edges, parts)
         prep_s = time.perf_counter() - t0
         out = str(work / f"run-{name}")
         m, rss = train(str(work), name, parts, args.dim, out, args.every)

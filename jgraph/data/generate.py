@@ -1,0 +1,31 @@
+"""Generated graphs for benchmarks: uniformly random edges, written straight into a prepared
+dataset bucket by bucket (memory: one bucket's edges), so billion-edge benchmarks need no TSV."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jgraph.data.dataset import Edges
+from jgraph.data.prepared import PreparedWriter
+from jgraph.partition import PartitionLayout
+
+
+def random_prepared(location: str, nodes: int, edges: int, parts: int, seed: int = 0,
+                    test_edges: int = 1000) -> None:
+    """A random graph of `nodes` entities (one type) and `edges` edges (one relation), cut into
+    `parts` partitions, with `test_edges` random test edges."""
+    layout = PartitionLayout.build({"entity": nodes}, {"entity": parts}, seed)
+    sizes = layout.types[0].sizes
+    w = PreparedWriter(location, name=f"random-{nodes}-{edges}-p{parts}", entity_counts={"entity": nodes},
+                       partitions={"entity": parts}, partition_seed=seed,
+                       relations=[{"name": "edge", "lhs": "entity", "rhs": "entity"}])
+    rng = np.random.default_rng(seed)
+    per_bucket = np.full(parts * parts, edges // (parts * parts))
+    per_bucket[: edges - per_bucket.sum()] += 1
+    for b, n in enumerate(per_bucket):
+        i, j = divmod(b, parts)
+        w.train.write((i, j), rng.integers(sizes[i], size=n), rng.integers(sizes[j], size=n),
+                      np.zeros(n, np.int32))
+    ids = rng.integers(nodes, size=(2, test_edges))
+    w.write_split("test", Edges(ids[0], ids[1], np.zeros(test_edges, np.int32)))
+    w.finish()
