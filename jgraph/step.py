@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from jgraph.model import Batch, Layout, Model
-from jgraph.negatives import not_self_mask, region_mask, uniform_rows
+from jgraph.negatives import cross_partition_rows, not_self_mask, region_mask, uniform_rows
 from jgraph.optim import relation_optimizer, sparse_row_adagrad, unique_rows
 
 Array = Any
@@ -49,6 +49,7 @@ class NegativeSpec(NamedTuple):
     use_batch: bool
     all_negs: bool
     sides: tuple[bool, bool]  # (lhs negatives on, rhs negatives on)
+    cache_rows: int = 0  # cross-partition negatives: cached rows per partition (0: PBG, bucket only)
 
 
 def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
@@ -133,12 +134,22 @@ def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, ke
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
     k_l, k_r = jax.random.split(key)
     u = neg.num_uniform if not neg.all_negs else 0
+    cross = bool(neg.cache_rows) and layout.cache_lo is not None
+    types = jnp.asarray(model.relation_types)[batch.rel[:, 0]] if cross else None  # [C, 2]
+
+    def draw(k, lo, n, side):
+        if not cross:
+            return uniform_rows(k, lo, n, u)
+        t = types[:, side]
+        return cross_partition_rows(k, lo, n, layout.part[t, side], layout.cache_lo[t], layout.count[t],
+                                    layout.nparts[t], u, neg.cache_rows)
+
     parts = [lhs_ids]
     if u and neg.sides[0]:
-        parts.append(uniform_rows(k_l, lo_l, n_l, u))
+        parts.append(draw(k_l, lo_l, n_l, 0))
     parts.append(rhs_ids)
     if u and neg.sides[1]:
-        parts.append(uniform_rows(k_r, lo_r, n_r, u))
+        parts.append(draw(k_r, lo_r, n_r, 1))
     return jnp.concatenate(parts, axis=1)
 
 
@@ -287,8 +298,9 @@ def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int
 def make_slot_ops(init_scale: float):
     """Jitted working-table edits (table donated): load rows into a slot, or initialise a slot.
 
-    put(tables, start, emb [M, D], acc [M]) -> tables; init(tables, start, key, rows=M) -> tables.
-    One compile per slot capacity M.
+    put(tables, start, emb [M, D], acc [M]) -> tables; init(tables, start, key, rows=M) -> tables;
+    sample(tables, start, n, dest, key, rows) -> tables (cross-partition cache refresh);
+    get(tables, start, rows=M) -> (emb, acc). One compile per slot capacity M.
     """
 
     def _put(tables: Tables, start: Array, emb: Array, acc: Array) -> Tables:
@@ -304,9 +316,16 @@ def make_slot_ops(init_scale: float):
         emb = init_scale * jax.random.normal(key, (rows, tables.emb.shape[1]), jnp.float32)
         return _put(tables, start, emb, jnp.zeros((rows,), jnp.float32))
 
+    @partial(jax.jit, donate_argnums=(0,), static_argnames=("rows",))
+    def sample(tables: Tables, start: Array, n: Array, dest: Array, key: Array, rows: int) -> Tables:
+        """Copy `rows` random rows of [start, start + n) to [dest, dest + rows) (the cache)."""
+        idx = start + jnp.minimum((jax.random.uniform(key, (rows,)) * n).astype(jnp.int32), n - 1)
+        return Tables(jax.lax.dynamic_update_slice_in_dim(tables.emb, tables.emb[idx], dest, 0),
+                      jax.lax.dynamic_update_slice_in_dim(tables.acc, tables.acc[idx], dest, 0))
+
     @partial(jax.jit, static_argnames=("rows",))
     def get(tables: Tables, start: Array, rows: int) -> tuple[Array, Array]:
         return (jax.lax.dynamic_slice_in_dim(tables.emb, start, rows, 0),
                 jax.lax.dynamic_slice_in_dim(tables.acc, start, rows, 0))
 
-    return put, init, get
+    return put, init, get, sample

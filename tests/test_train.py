@@ -115,3 +115,15 @@ def test_real_data_umls(tmp_path, data_root):
     m = run(cfg, str(tmp_path))
     assert m["data"]["entities"]["entity"] == 135 and m["data"]["relations"] == 46
     assert m["eval"]["test"]["filtered"]["avg"]["mrr"] > 0.3
+
+
+def test_cross_partition_negatives_compile_once():
+    cfg = cfg_of(["entities.entity.num_partitions=3", "negatives.cross_partition_rows=20",
+                  "storage.save=false", "training.num_epochs=2"])
+    load_plugins(cfg.plugins)
+    trainer = Trainer(cfg, load_dataset(cfg), CheckpointStore("memory://"))
+    assert trainer.layout.cache_start[0] == trainer.layout.num_rows - 3 * 20
+    trainer.fit()
+    assert trainer.train_block._cache_size() == 1
+    assert trainer.history[-1]["loss"] < trainer.history[0]["loss"]
+    trainer.close()
