@@ -151,6 +151,8 @@ class EvalConfig:
     batch_size: int = 256  # queries per dispatch in full ranking
     hits: list[int] = field(default_factory=lambda: [1, 3, 10, 50])
     ties: str = "realistic"  # realistic | pessimistic (PBG) | optimistic
+    exclude_self: bool = False  # the query's own entity is never a candidate (graphs without
+    #                             self-loops, e.g. social graphs: with dot/cos a node is its own best match)
     num_batch_negs: int = 1000  # sampled protocol
     num_uniform_negs: int = 1000  # sampled protocol
     seed: int = 0

@@ -105,10 +105,14 @@ def full_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np.nd
                     fq, fc = _pad_pow2(fq, fc, int(counts[ct]))
                 else:
                     fq, fc = _pad_pow2(np.zeros(0, np.int32), np.zeros(0, np.int32), int(counts[ct]))
+                excluded = np.full(b, int(counts[ct]), np.int32)  # = no candidate
+                if ecfg.exclude_self:
+                    same = fixed_type[qp] == ct
+                    excluded[same] = fixed[qp][same]
                 raw, filt, num = jax.device_get(ranks_fn(
                     params, emb, jnp.asarray(fixed_rows[qp]), jnp.asarray(edges.rel[qp]),
                     jnp.int32(type_offsets[ct]), jnp.asarray(target[qp].astype(np.int32)),
-                    jnp.asarray(fq), jnp.asarray(fc), jnp.asarray(valid),
+                    jnp.asarray(fq), jnp.asarray(fc), jnp.asarray(valid), jnp.asarray(excluded),
                     num_cands=int(counts[ct]), side=side))
                 n = q.size
                 sums["raw"][SIDES[side]].add(raw[:n], auc_from_rank(raw[:n], counts[ct]))
@@ -134,7 +138,7 @@ def sampled_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np
                        all_negs=False, sides=(True, True))
     counts = np.array([ds.num_entities(t) for t in ds.entity_types], np.int64)
     num_rows = int(emb.shape[0])
-    fn = make_sampled_ranks(model, neg, ecfg.ties, num_rows)
+    fn = make_sampled_ranks(model, neg, ecfg.ties, num_rows, ecfg.exclude_self)
     lo = np.repeat(type_offsets[:, None], 2, axis=1).astype(np.int32)
     n = np.repeat(counts[:, None], 2, axis=1).astype(np.int32)
     layout = Layout(jnp.asarray(lo), jnp.asarray(n))

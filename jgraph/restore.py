@@ -12,11 +12,13 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
+import pyarrow as pa
 from omegaconf import OmegaConf
 
 from jgraph.config import TrainConfig
 from jgraph.data.dataset import Dataset, load_dataset
 from jgraph.model import Model
+from jgraph.partition import PartitionLayout
 from jgraph.step import init_state
 from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
 from jgraph.trainer import build_model, fingerprint, partition_layout, state_from_arrays
@@ -49,7 +51,46 @@ def config_from_manifest(manifest: dict, overrides: list[str] | None = None) -> 
     return obj
 
 
-def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:
+@dataclass
+class OpenRun:
+    """A trained run opened without reading its tables: partitions are read one at a time, so
+    export, prediction and neighbour search work on tables larger than memory."""
+
+    cfg: TrainConfig
+    ds: Dataset
+    model: Model
+    params: dict
+    layout: PartitionLayout
+    store: CheckpointStore
+    location: str  # the checkpoint
+
+    def partition(self, t: int, p: int) -> np.ndarray:
+        """Rows of partition p of entity type t, in row order (members[p] are their ids)."""
+        tp = self.layout.types[t]
+        data = self.store.read_partition(tp.name, p).result()
+        if data is None:
+            raise CheckpointError(f"{self.location}: partition {p} of {tp.name!r} was never written")
+        return np.asarray(data[0][: tp.sizes[p]])
+
+    def names(self, entity_type: str) -> pa.Array | None:
+        """Entity names in id order (a prepared dataset keeps them on disk; None if it has none)."""
+        names = self.ds.entity_names.get(entity_type)
+        if names is None and self.cfg.data.format == "prepared":
+            from jgraph.data.prepared import dataset_location, load_names
+            from jgraph.data.tsv import DataError
+
+            try:
+                names = load_names(dataset_location(self.cfg.data), entity_type)
+            except DataError:
+                return None
+            self.ds.entity_names[entity_type] = names
+        return names
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_run(path: str, overrides: list[str] | None = None) -> OpenRun:
     """Open a run directory or checkpoint; `overrides` are dotlist config changes (data.root=...)."""
     loc = checkpoint_location(path)
     store = CheckpointStore(loc)
@@ -68,22 +109,25 @@ def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:
     template = init_state(model, cfg.training.seed, cfg.training.rng_impl,
                           cfg.optimizer.relation_lr or cfg.optimizer.lr, cfg.optimizer.eps)
     state = state_from_arrays(template, store.read_params())
-    layout = partition_layout(cfg, ds)
+    return OpenRun(cfg, ds, model, state.params, partition_layout(cfg, ds), store, loc)
+
+
+def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:
+    """Open a run directory or checkpoint with every entity's row in memory (see OpenRun)."""
+    run = open_run(path, overrides)
     tables, offsets, off = [], [], 0
-    for tp in layout.types:
+    for t, tp in enumerate(run.layout.types):
         offsets.append(off)
         off += tp.count
-        full = np.zeros((tp.count, cfg.model.dimension), np.float32)
+        full = np.zeros((tp.count, run.cfg.model.dimension), np.float32)
         for p in range(tp.num_partitions):
-            data = store.read_partition(tp.name, p).result()
-            if data is None:
-                raise CheckpointError(f"{loc}: partition {p} of {tp.name!r} was never written")
-            full[tp.members[p]] = data[0][: tp.sizes[p]]
+            full[tp.members[p]] = run.partition(t, p)
         tables.append(full)
-    store.close()
+    run.close()
     emb = jnp.asarray(np.concatenate(tables) if len(tables) > 1 else tables[0])
-    return TrainedRun(cfg, ds, model, state.params, emb, np.array(offsets, np.int64),
-                      store.version, dict(m.get("progress", {})))
+    m = run.store.manifest
+    return TrainedRun(run.cfg, run.ds, run.model, run.params, emb, np.array(offsets, np.int64),
+                      run.store.version, dict(m.get("progress", {})))
 
 
 def run_dir_of(path: str) -> Path:

@@ -154,11 +154,12 @@ def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, ke
 
 
 def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: float, eps: float,
-                     num_rows: int, groups: int = 1):
+                     num_rows: int, groups: int = 1, frozen_from: int | None = None):
     """fn(state, tables, block: Batch [S, C, P], num_batches, layout) -> (state, tables, stats).
 
     Runs `num_batches` (<= S) batches of the block; state and tables (K = num_rows real rows plus
-    the scratch row) are donated.
+    the scratch row) are donated. Rows from `frozen_from` on (the cross-partition caches: copies
+    of partitions that are not resident) serve as negatives but are never updated.
     stats: {"loss", "reg", "count", "nonfinite"} float32 sums over the block.
     """
     opt = relation_optimizer(relation_lr, eps)
@@ -194,7 +195,8 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             )
             ok = jnp.isfinite(total)
             # a non-finite batch updates nothing (the host stops the run on seeing the count)
-            g_rows = jnp.where(ok, g_rows, 0.0)
+            keep = ok if frozen_from is None else ok & (uniq < frozen_from)[:, None]
+            g_rows = jnp.where(keep, g_rows, 0.0)
             emb, acc = sparse_row_adagrad(tables.emb, tables.acc, uniq, rows, g_rows, lr, eps)
             tables = Tables(emb, acc)
         g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
@@ -225,16 +227,18 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
 
 def make_query_ranks(model: Model, ties: str):
     """fn(params, emb, fixed_ids [B], rel [B], cand_lo, target [B], filter_q [F], filter_c [F],
-    valid [B], *, num_cands, side) -> (raw rank [B], filtered rank [B], filtered #candidates [B]).
+    valid [B], excluded [B], *, num_cands, side) -> (raw rank [B], filtered rank [B],
+    filtered #candidates [B]).
 
     Full ranking of each query's true entity among all `num_cands` rows of its type, which start
     at row `cand_lo` of `emb`. `side` 0 replaces the head, 1 the tail. Filter pairs (query index,
     candidate) are other known true entities, removed for the filtered rank (padding: candidate
-    index num_cands, dropped). Invalid (padding) queries get rank 0.
+    index num_cands, dropped). `excluded` is one candidate per query removed from both ranks (the
+    query's own entity with eval.exclude_self; num_cands: none). Padding queries get rank 0.
     """
 
     @partial(jax.jit, static_argnames=("num_cands", "side"))
-    def ranks(params, emb, fixed_ids, rel, cand_lo, target, filter_q, filter_c, valid, *,
+    def ranks(params, emb, fixed_ids, rel, cand_lo, target, filter_q, filter_c, valid, excluded, *,
               num_cands, side):
         types = jnp.asarray(model.relation_types)[rel]  # [B, 2]
         fixed = emb[fixed_ids]
@@ -242,12 +246,13 @@ def make_query_ranks(model: Model, ties: str):
         scores = model.query_scores(params, fixed, types[:, 1 - side], rel, cands,
                                     types[0, side], side)
         pos = jnp.take_along_axis(scores, target[:, None], axis=1)  # [B, 1]
-        others = jnp.arange(num_cands)[None, :] != target[:, None]
+        col = jnp.arange(num_cands)[None, :]
+        others = (col != target[:, None]) & (col != excluded[:, None])
         removed = jnp.zeros(scores.shape, bool).at[filter_q, filter_c].set(True, mode="drop") & others
-        greater, equal = scores > pos, (scores == pos) & others
+        greater, equal = (scores > pos) & others, (scores == pos) & others
         raw = _tie_rank(jnp.sum(greater, 1), jnp.sum(equal, 1), ties)
         filt = _tie_rank(jnp.sum(greater & ~removed, 1), jnp.sum(equal & ~removed, 1), ties)
-        num = num_cands - jnp.sum(removed, axis=1)
+        num = num_cands - jnp.sum(removed, axis=1) - jnp.sum(col == excluded[:, None], axis=1)
         return jnp.where(valid, raw, 0.0), jnp.where(valid, filt, 0.0), jnp.where(valid, num, 0)
 
     return ranks
@@ -263,10 +268,12 @@ def _tie_rank(greater: Array, equal: Array, ties: str) -> Array:
     return 1.0 + greater + 0.5 * equal
 
 
-def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int):
+def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int,
+                       exclude_self: bool = False):
     """fn(params, emb, batch, layout, key) -> per side (rank [C, P], auc [C, P], valid [C, P]).
 
-    PBG's sampled protocol: each positive ranked among its batch + uniform negatives.
+    PBG's sampled protocol: each positive ranked among its batch + uniform negatives; with
+    `exclude_self`, a negative that is the query's own entity does not count.
     """
 
     @jax.jit
@@ -279,15 +286,27 @@ def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int
         lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, index, batch, layout,
                                              num_rows)
         out = []
-        for s in (lhs_side, rhs_side):
+        p = batch.lhs.shape[1]
+        u_l = neg.num_uniform if neg.num_uniform and neg.sides[0] else 0
+        for side, s in enumerate((lhs_side, rhs_side)):
             if s is None:
                 out.append(None)
                 continue
+            valid = s.valid
+            if exclude_self and index is not None:
+                # candidate ids of this side's negative columns, and the query's own id
+                start = 0 if side == 0 else p + u_l
+                width = (p + u_l) if side == 0 else index.shape[1] - start
+                cand = index[:, start : start + width]
+                if not neg.use_batch:
+                    cand = cand[:, p:]
+                own = index[:, p + u_l : 2 * p + u_l] if side == 0 else index[:, :p]
+                valid = valid & (cand[:, None, :] != own[:, :, None])
             pos = s.pos[..., None]
-            greater = jnp.sum((s.neg > pos) & s.valid, axis=-1)
-            equal = jnp.sum((s.neg == pos) & s.valid, axis=-1)
-            below = jnp.sum((s.neg < pos) & s.valid, axis=-1)
-            num = jnp.maximum(jnp.sum(s.valid, axis=-1), 1)
+            greater = jnp.sum((s.neg > pos) & valid, axis=-1)
+            equal = jnp.sum((s.neg == pos) & valid, axis=-1)
+            below = jnp.sum((s.neg < pos) & valid, axis=-1)
+            num = jnp.maximum(jnp.sum(valid, axis=-1), 1)
             auc = (below + 0.5 * equal) / num
             out.append((_tie_rank(greater, equal, ties), auc, batch.lhs >= 0))
         return tuple(out)

@@ -38,6 +38,18 @@ def load_plugins(names: list[str]) -> None:
             raise ImportError(f"plugins: cannot import {name!r}: {e}") from e
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss can include a forking parent's)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def check_names(cfg: TrainConfig) -> None:
     """Every scorer the config names is registered (checked before any data is read)."""
     from jgraph.scorer import COMPARATORS, LOSSES, OPERATORS, REGULARIZERS
@@ -165,7 +177,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         "train_seconds": train_seconds,
         "eval_seconds": eval_seconds,
         "total_seconds": time.perf_counter() - t_start,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "checkpoint": store.url,
         "processes": cluster.size,
         "config": asdict(cfg),

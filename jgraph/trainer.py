@@ -174,8 +174,10 @@ class Trainer:
         self.neg = negative_spec(cfg)
         relation_lr = cfg.optimizer.relation_lr or cfg.optimizer.lr
         k, d = self.layout.num_rows, cfg.model.dimension
+        caches = [c for c in self.layout.cache_start if c >= 0]
         self.train_block = make_train_block(self.model, self.neg, cfg.optimizer.lr, relation_lr,
-                                            cfg.optimizer.eps, k, compute_groups(cfg))
+                                            cfg.optimizer.eps, k, compute_groups(cfg),
+                                            min(caches) if caches else None)
         self.put_slot, self.init_slot, self.get_slot, self.sample_slot = make_slot_ops(cfg.model.init_scale)
         if self.cluster.distributed:
             flat = [tp.name for tp in self.layout.types if tp.num_partitions == 1]
@@ -394,19 +396,7 @@ class Trainer:
                 train_time += dt
                 for key in totals:
                     totals[key] += stats[key]
-            tc = time.perf_counter()
             done = k + 1
-            every = cfg.storage.checkpoint_every_buckets
-            self._since_commit += 1
-            if dist:
-                self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
-                self._end_round(rounds[k], k, epoch, chunk)
-                self.resident = after
-            elif cfg.storage.save and every and self._since_commit >= every and done < len(rounds):
-                self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
-                self.commit()
-            wait += time.perf_counter() - tc  # a commit waits for its writes
-            io_wait += wait
             if self.on_bucket is not None and step is not None:
                 self.on_bucket({
                     "epoch": epoch + 1, "chunk": chunk, "index": done, "of": len(rounds),
@@ -416,6 +406,17 @@ class Trainer:
                     "io_bytes": self._io_bytes() - b0, "loads": len(step.load),
                     "evictions": len(step.evict), "process": self.cluster.rank,
                 })
+            tc = time.perf_counter()
+            every = cfg.storage.checkpoint_every_buckets
+            self._since_commit += 1
+            if dist:
+                self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
+                self._end_round(rounds[k], k, epoch, chunk)
+                self.resident = after
+            elif cfg.storage.save and every and self._since_commit >= every and done < len(rounds):
+                self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
+                self.commit()
+            io_wait += wait + time.perf_counter() - tc  # a commit waits for its writes
             step = nxt
         wall = time.perf_counter() - t_pass
         out = {"loss": totals["loss"], "reg": totals["reg"], "count": totals["count"],

@@ -262,3 +262,38 @@ def test_sampled_ranking_bounds():
         assert 1.0 <= m["mr"] <= 7.0 and 1 / 7 <= m["mrr"] <= 1.0
         assert m["hits@1"] <= m["hits@3"] <= m["hits@10"] == 1.0
         np.testing.assert_allclose(m["auc"], 1 - (m["mr"] - 1) / 6, rtol=1e-6)
+
+
+def test_exclude_self_removes_the_query_entity():
+    """item -similar-> item queries: with eval.exclude_self the query's own item is no candidate.
+    With dot scores and the operator at identity, an item is its own best match, so every query
+    whose answer is another item loses exactly one competitor."""
+    ds = make_dataset()
+    ds.splits = {"test": _edges([(6, 1, 2), (2, 1, 1), (5, 1, 4)])}
+    model = Model(
+        dimension=D, operator_of_relation=["none"] * 2, relation_types=REL_TYPES,
+        relation_weight=np.ones(2), num_types=2, comparator="dot", bias=False, loss="softmax",
+        margin=0.1, regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False,
+        max_norm=None, init_scale=1.0,
+    )
+    rng = np.random.default_rng(1)
+    emb = rng.standard_normal((OFFSETS[-1] + COUNTS["item"], D)).astype(np.float32)
+    emb[OFFSETS[1]:] *= np.arange(1, 8)[:, None]  # distinct norms: no ties
+    params = model.init_params()
+    plain = full_ranking(model, params, jnp.asarray(emb), OFFSETS, ds, "test",
+                         EvalConfig(hits=HITS), ["raw"])
+    excl = full_ranking(model, params, jnp.asarray(emb), OFFSETS, ds, "test",
+                        EvalConfig(hits=HITS, exclude_self=True), ["raw"])
+    items = emb[OFFSETS[1]:].astype(np.float64)
+    for side, (fix, ans) in (("rhs", (0, 2)), ("lhs", (2, 0))):
+        t = np.array([(6, 2), (2, 1), (5, 4)])
+        want_plain, want_excl = [], []
+        for q in t:
+            scores = items @ items[q[fix // 2]]
+            target, own = q[ans // 2], q[fix // 2]
+            higher = scores > scores[target]
+            want_plain.append(1 + higher.sum())
+            want_excl.append(1 + higher.sum() - higher[own])
+        assert plain["raw"][side]["mr"] == pytest.approx(np.mean(want_plain))
+        assert excl["raw"][side]["mr"] == pytest.approx(np.mean(want_excl))
+        assert excl["raw"][side]["mr"] < plain["raw"][side]["mr"]

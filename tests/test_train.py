@@ -127,3 +127,37 @@ def test_cross_partition_negatives_compile_once():
     assert trainer.train_block._cache_size() == 1
     assert trainer.history[-1]["loss"] < trainer.history[0]["loss"]
     trainer.close()
+
+
+def test_frozen_cache_rows_are_never_updated():
+    """Rows from `frozen_from` on (cross-partition caches) serve as negatives but keep their values."""
+    import numpy as np
+
+    from jgraph.model import Batch, Layout
+    from jgraph.step import NegativeSpec, Tables, init_state, make_train_block
+    from jgraph.trainer import build_model
+
+    cfg = cfg_of([])
+    load_plugins(cfg.plugins)
+    ds = load_dataset(cfg)
+    model = build_model(cfg, ds)
+    k, frozen = 40, 30
+    neg = NegativeSpec(num_uniform=20, use_batch=True, all_negs=False, sides=(True, True))
+    fn = make_train_block(model, neg, 0.5, 0.5, 1e-10, k, 1, frozen)
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((k + 1, cfg.model.dimension)).astype(np.float32)
+    lhs = rng.integers(0, frozen, (1, 2, 5)).astype(np.int32)
+    rhs = rng.integers(0, frozen, (1, 2, 5)).astype(np.int32)
+    block = Batch(jnp.asarray(lhs), jnp.asarray(rhs), jnp.zeros((1, 2, 5), jnp.int32),
+                  jnp.ones((1, 2, 5), jnp.float32))
+    layout = Layout(jnp.zeros((1, 2), jnp.int32), jnp.full((1, 2), k, jnp.int32))  # negatives from all rows
+    state = init_state(model, 0, "threefry", 0.5, 1e-10)
+    _, tables, _ = fn(state, Tables(jnp.asarray(emb), jnp.zeros(k + 1)), block, jnp.int32(1), layout)
+    got = np.asarray(tables.emb)
+    np.testing.assert_array_equal(got[frozen:k], emb[frozen:k])
+    assert not np.allclose(got[:frozen], emb[:frozen])
+    # control: the same step without freezing moves those rows (they were drawn as negatives)
+    free = make_train_block(model, neg, 0.5, 0.5, 1e-10, k, 1, None)
+    state = init_state(model, 0, "threefry", 0.5, 1e-10)
+    _, tables, _ = free(state, Tables(jnp.asarray(emb), jnp.zeros(k + 1)), block, jnp.int32(1), layout)
+    assert not np.allclose(np.asarray(tables.emb)[frozen:k], emb[frozen:k])

@@ -83,6 +83,11 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
     elif cfg.data.format == "prepared":
         from jgraph.data.prepared import load_prepared
 
+        d = cfg.data
+        if d.valid_fraction or d.test_fraction or d.symmetric:
+            raise DataError("data.valid_fraction, data.test_fraction and data.symmetric apply to TSV "
+                            "data; a prepared dataset is split (and symmetrised) when it is imported: "
+                            "python -m jgraph.data.import ... --valid-fraction F --test-fraction F")
         ds = load_prepared(cfg)
     else:
         raise ValueError(f"data.format must be toy, tsv or prepared, got {cfg.data.format!r}")

@@ -6,7 +6,7 @@ numpy (no Python loop): names of up to 15 bytes by their bytes and length (exact
 a 120-bit hash (two names collide with probability about n² / 2^121: none in any real graph). The
 keys sit in one open-addressing table (linear probing, load <= 1/2) that lookups and inserts probe
 in vectorised rounds. The dictionary keeps keys, not names: callers keep the new names that
-`encode` returns (the importer streams them to disk), so memory is about 40 bytes per name.
+`encode` returns (the importer streams them to disk), so memory is 20 bytes a slot, 40 to 80 bytes per name.
 """
 
 from __future__ import annotations
@@ -83,13 +83,37 @@ def name_keys(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return k0, k1
 
 
+def _pack(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    """Keys as one 16-byte item each (complex128 is only a carrier: numpy gathers 16-byte items
+    fast; keys are compared as uint64 pairs, never as floats)."""
+    out = np.empty(len(k0), np.complex128)
+    u = out.view(np.uint64).reshape(-1, 2)
+    u[:, 0], u[:, 1] = k0, k1
+    return out
+
+
+def keys_of(arr: pa.Array) -> np.ndarray:
+    """The packed 128-bit keys [n] of the names of a string array (pure; safe in any thread)."""
+    return _pack(*name_keys(arr))
+
+
+def hash_of(keys: np.ndarray) -> np.ndarray:
+    """64-bit hashes [n] of packed keys (what places them in the table; pure, any thread)."""
+    k = _pairs(keys)
+    return _fmix(k[:, 0] * _U64(0x9E3779B97F4A7C15) + k[:, 1])
+
+
+def _pairs(keys: np.ndarray) -> np.ndarray:
+    return keys.view(np.uint64).reshape(-1, 2)
+
+
 class NameDictionary:
     """Names -> ids 0, 1, ... in order of first appearance (see the module docstring)."""
 
     def __init__(self, capacity: int = 1 << 16) -> None:
         cap = 1 << max(int(capacity - 1).bit_length(), 4)
-        self._keys = np.zeros((cap, 2), np.uint64)  # (k0, k1) per slot; k1 == 0: empty
-        self._ids = np.full(cap, -1, np.int64)
+        self._keys = np.zeros(cap, np.complex128)  # packed (k0, k1) per slot; k1 == 0: empty
+        self._ids = np.full(cap, -1, np.int32)  # at most 2^31 - 1 names
         self._size = 0
 
     def __len__(self) -> int:
@@ -103,9 +127,9 @@ class NameDictionary:
     def nbytes(self) -> int:
         return self._keys.nbytes + self._ids.nbytes
 
-    def _slots(self, k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
-        h = _fmix(k0 * _U64(0x9E3779B97F4A7C15) + k1)
-        return (h & _U64(self.capacity - 1)).astype(np.int64)
+    def _slots(self, keys: np.ndarray, hashes: np.ndarray | None = None) -> np.ndarray:
+        h = hash_of(keys) if hashes is None else hashes
+        return (h & _U64(self.capacity - 1)).view(np.int64)
 
     def _grow(self, need: int) -> None:
         cap = self.capacity
@@ -113,31 +137,38 @@ class NameDictionary:
             cap *= 2
         if cap == self.capacity:
             return
-        used = np.flatnonzero(self._keys[:, 1] != 0)
-        keys, ids = self._keys[used], self._ids[used]
-        self._keys = np.zeros((cap, 2), np.uint64)
-        self._ids = np.full(cap, -1, np.int64)
-        slot = self._probe_insert(keys[:, 0], keys[:, 1])
-        self._ids[slot] = ids
+        old_keys, old_ids = self._keys, self._ids
+        self._keys = np.zeros(cap, np.complex128)
+        self._ids = np.full(cap, -1, np.int32)
+        step = 1 << 20  # rehash a slice at a time: temporaries stay small
+        for start in range(0, len(old_keys), step):
+            keys = old_keys[start : start + step]
+            used = np.flatnonzero(_pairs(keys)[:, 1] != 0)
+            self._ids[self._probe_insert(keys[used])] = old_ids[start : start + step][used]
 
-    def _probe_insert(self, k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    def _probe_insert(self, keys: np.ndarray, hashes: np.ndarray | None = None) -> np.ndarray:
         """Slots of the keys, inserting the missing ones (the earliest of equal keys wins a slot)."""
         mask = self.capacity - 1
-        slot = self._slots(k0, k1)
-        out = np.empty(len(k0), np.int64)
-        todo = np.arange(len(k0))
-        while todo.size:
-            s = slot[todo]
+        slot = self._slots(keys, hashes)
+        out = np.empty(len(keys), np.int64)
+        todo = None  # None: every key (the first round needs no gathers)
+        while todo is None or todo.size:
+            s = slot if todo is None else slot[todo]
+            mine = keys if todo is None else keys[todo]
             held = self._keys[s]
-            empty = held[:, 1] == 0
-            if empty.any():  # claim empty slots; written in reverse, so the earliest writer stays
-                e = todo[empty][::-1]
-                self._keys[slot[e], 0] = k0[e]
-                self._keys[slot[e], 1] = k1[e]
-                held = self._keys[s]
-            found = (held[:, 0] == k0[todo]) & (held[:, 1] == k1[todo])
-            out[todo[found]] = s[found]
-            todo = todo[~found]
+            empty = np.flatnonzero(_pairs(held)[:, 1] == 0)
+            if empty.size:  # claim empty slots; written in reverse, so the earliest writer stays
+                e = empty[::-1]
+                self._keys[s[e]] = mine[e]
+                held[empty] = self._keys[s[empty]]
+            hp, mp = _pairs(held), _pairs(mine)
+            found = (hp[:, 0] == mp[:, 0]) & (hp[:, 1] == mp[:, 1])
+            if todo is None:
+                out[:] = s
+                todo = np.flatnonzero(~found)
+            else:
+                out[todo[found]] = s[found]
+                todo = todo[~found]
             slot[todo] = (slot[todo] + 1) & mask
         return out
 
@@ -145,26 +176,32 @@ class NameDictionary:
         """(ids [n] int64, positions of the names added) for a string array. New names get the
         next ids in order of first appearance; `arr.take(positions)` are the new names in id
         order. With add=False unknown names get -1 and nothing is added."""
-        n = len(arr)
+        return self.encode_keys(keys_of(arr), add)
+
+    def encode_keys(self, keys: np.ndarray, add: bool = True, hashes: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """`encode` for keys already computed by `keys_of` (and their `hash_of`), e.g. in a
+        reading thread."""
+        n = len(keys)
+        if not (_pairs(keys)[:, 1] != 0).all():
+            raise ValueError(f"empty name at position {int(np.argmin(_pairs(keys)[:, 1] != 0))}")
         ids, added = np.empty(n, np.int64), []
         pos = 0
-        while pos < n:  # pieces of at most capacity/4 names keep the table at most half full
-            m = min(n - pos, max(self.capacity // 4, 1 << 16))
-            k0, k1 = name_keys(arr.slice(pos, m))
-            if not (k1 != 0).all():
-                raise ValueError(f"empty name at position {pos + int(np.argmin(k1 != 0))}")
+        while pos < n:  # pieces that fit below half load (else grow first)
+            m = min(n - pos, max(self.capacity // 2 - self._size, 1 << 16))
             if add:
                 self._grow(self._size + m)
-                ids[pos : pos + m], new = self._insert(k0, k1)
+                h = None if hashes is None else hashes[pos : pos + m]
+                ids[pos : pos + m], new = self._insert(keys[pos : pos + m], h)
                 added.append(new + pos)
             else:
-                ids[pos : pos + m] = self._lookup(k0, k1)
+                ids[pos : pos + m] = self._lookup(keys[pos : pos + m])
             pos += m
         return ids, (np.concatenate(added) if added else np.zeros(0, np.int64))
 
-    def _insert(self, k0: np.ndarray, k1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        slot = self._probe_insert(k0, k1)
-        ids = self._ids[slot]
+    def _insert(self, keys: np.ndarray, hashes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        slot = self._probe_insert(keys, hashes)
+        ids = self._ids[slot].astype(np.int64)
         new = np.flatnonzero(ids < 0)
         if not new.size:
             return ids, new
@@ -172,22 +209,23 @@ class NameDictionary:
         # deduplicated by slot (np.unique keeps the first index of each)
         _, first = np.unique(slot[new], return_index=True)
         pos = new[np.sort(first)]
+        if self._size + pos.size >= 1 << 31:
+            raise OverflowError("more than 2^31 - 1 names")
         self._ids[slot[pos]] = np.arange(self._size, self._size + pos.size)
         self._size += pos.size
         ids[new] = self._ids[slot[new]]
         return ids, pos
 
-    def _lookup(self, k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    def _lookup(self, keys: np.ndarray) -> np.ndarray:
         mask = self.capacity - 1
-        slot = self._slots(k0, k1)
-        out = np.full(len(k0), -1, np.int64)
-        todo = np.arange(len(k0))
+        slot = self._slots(keys)
+        out = np.full(len(keys), -1, np.int64)
+        todo = np.arange(len(keys))
         while todo.size:
             s = slot[todo]
-            held = self._keys[s]
-            found = (held[:, 0] == k0[todo]) & (held[:, 1] == k1[todo])
+            hp, mp = _pairs(self._keys[s]), _pairs(keys[todo])
+            found = (hp[:, 0] == mp[:, 0]) & (hp[:, 1] == mp[:, 1])
             out[todo[found]] = self._ids[s[found]]
-            go = ~found & (held[:, 1] != 0)
-            todo = todo[go]
+            todo = todo[~found & (hp[:, 1] != 0)]
             slot[todo] = (slot[todo] + 1) & mask
         return out

@@ -5,52 +5,50 @@
         --relation-name follow --test-fraction 0.25 --partitions 8
     python -m jgraph.data.import data/g --train edges.parquet --columns lhs=src rhs=dst weight=w
 
-(`jgraph/data/import.py` is the `-m` entry; `import` is a Python keyword, so code imports this
-module.) Memory is the dictionaries (about 40 bytes per entity) plus one block of input, whatever
-the edge count. Four streaming passes:
-  1. read: parse each file (pyarrow), check rows (jgraph/data/reader.py), map names to provisional
-     ids in order of first appearance (jgraph/data/dictionary.py), append the ids to spill files
-     and the new names to a names file; count relations.
-  2. filter (only with min counts): relations below --relation-min-count go, then entities below
-     --entity-min-count (counted over the edges of the kept relations); the kept ones keep their
-     order. Entities are cut into partitions by jgraph.partition's seeded rule.
-  3. bucket: each spilled edge -> final ids -> (partition, row) -> appended to its bucket's spill
-     file; valid/test edges (given, or drawn by --valid/test-fraction, a hash of the row index and
-     --split-seed) -> their split's spill file.
-  4. write: buckets and splits into TensorStore a slice at a time, names to Parquet, dataset.json.
-Everything is written under a staging folder beside OUT that is renamed to OUT at the very end
-(dataset.json last), so an interrupted import leaves no dataset at OUT; a later import removes the
-stale staging folder. Bad rows stop the import with file:line and the text, or with --skip-bad are
-dropped, counted, printed and kept in dataset.json (`import.bad_rows`).
+(jgraph/data/import.py is the command line; code calls `run_import(ImportSpec(...))`.) Memory is
+the dictionaries (20 bytes a hash slot, 40-80 bytes per entity, jgraph/data/dictionary.py) plus a
+fixed buffer (one input block, one piece of spilled edges), whatever the edge count. Four passes:
+  1. read: parse each file (pyarrow, in a reading thread that also checks rows and hashes names),
+     map names to provisional ids in order of first appearance (head, tail, row by row), append
+     the ids to spill files and new names to a names file; count relations.
+  2. plan: relations below --relation-min-count go, then entities below --entity-min-count
+     (counted over the edges of the kept relations); the kept ones keep their order as ids. Each
+     entity's partition and row follow jgraph.partition's seeded rule (--partition-seed).
+  3. bucket: spilled edges -> final ids -> (partition, row) -> their bucket's spill file;
+     valid/test edges (given, or drawn by --valid/test-fraction from a hash of the row index and
+     --split-seed, so the split does not depend on batch sizes) -> their split's spill file.
+  4. write: buckets and splits into TensorStore a piece at a time, names into Parquet, an fsync,
+     then dataset.json; the staging folder is renamed to OUT (jgraph/data/spill.py), so an
+     interrupted import leaves no dataset at OUT.
+Bad rows stop the import with file:line and the text, or with --skip-bad are dropped, counted,
+printed and kept in dataset.json (`import.bad_rows`, `import.bad_examples`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import resource
-import shutil
-import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jgraph.config import DEFAULT_ENTITY_TYPE
 from jgraph.data.dataset import Edges
-from jgraph.data.dictionary import NameDictionary
+from jgraph.data.dictionary import NameDictionary, hash_of, keys_of
 from jgraph.data.prepared import META, PreparedWriter
-from jgraph.data.reader import BadRows, EdgeBatch, EdgeReader
+from jgraph.data.reader import BadRows, EdgeBatch, EdgeReader, prefetch
+from jgraph.data.spill import ColumnSpill, RecordSpill, Staging
 from jgraph.data.tsv import DataError
 from jgraph.partition import PartitionLayout
-from jgraph.storage import kv
 
 SPLITS = ("train", "valid", "test")
 SPILL = (("lhs", np.int32), ("rel", np.int32), ("rhs", np.int32), ("weight", np.float32))
+BUCKET_REC = np.dtype([("lhs", "<i4"), ("rhs", "<i4"), ("rel", "<i4"), ("weight", "<f4")])
+SPLIT_REC = np.dtype([("lhs", "<i8"), ("rhs", "<i8"), ("rel", "<i4"), ("weight", "<f4")])
 
 
 @dataclass
@@ -77,34 +75,11 @@ class ImportSpec:
     skip_bad: bool = False
     overwrite: bool = False
     name: str | None = None
-    block_mb: int = 64  # input block per batch
-    chunk_edges: int = 1 << 22  # edges per piece in passes 2-4
+    block_bytes: int = 16 << 20  # input read per batch
+    chunk_edges: int = 1 << 20  # edges per piece in passes 2-4
     tmp_dir: str | None = None  # spill files (default: inside the staging folder)
+    sync: bool = True  # fsync the dataset's files once before it is published
 
-
-class _Spill:
-    """Append-only raw column files of one split (provisional ids)."""
-
-    def __init__(self, folder: Path, split: str) -> None:
-        self.paths = {n: folder / f"{split}.{n}" for n, _ in SPILL}
-        self.files = {n: open(p, "wb") for n, p in self.paths.items()}
-        self.count = 0
-        self.weighted = False
-
-    def append(self, lhs, rel, rhs, weight) -> None:
-        for (n, dt), data in zip(SPILL, (lhs, rel, rhs, weight), strict=True):
-            np.asarray(data, dt).tofile(self.files[n])
-        self.count += len(lhs)
-
-    def close(self) -> None:
-        for f in self.files.values():
-            f.close()
-
-    def pieces(self, size: int):
-        for start in range(0, self.count, size):
-            n = min(size, self.count - start)
-            yield start, [np.fromfile(self.paths[name], dt, n, offset=start * np.dtype(dt).itemsize)
-                          for name, dt in SPILL]
 
 
 class _Reading:
@@ -119,7 +94,7 @@ class _Reading:
         self.rel_names: list[str] = []
         self.rel_types = np.zeros((0, 2), np.int64)
         self.rel_counts = np.zeros(0, np.int64)
-        self.spills = {s: _Spill(folder, s) for s in SPLITS}
+        self.spills = {s: ColumnSpill(folder, s, SPILL) for s in SPLITS}
         self.bad = BadRows() if spec.skip_bad else None
         self.rows = 0
         self.weighted = {s: False for s in SPLITS}
@@ -129,25 +104,36 @@ class _Reading:
             self.types.append(name)
         return self.types.index(name)
 
-    def _entities(self, t: int, col: pa.Array) -> np.ndarray:
+    def _entities(self, t: int, batch: EdgeBatch, keys: np.ndarray, hashes: np.ndarray,
+                  where: np.ndarray | None = None) -> np.ndarray:
+        """Ids of type t's names at positions `where` (None: all) of the batch's names interleaved
+        row by row (head, tail, head, ...); new names are appended to the type's names file."""
         name = self.types[t]
         if name not in self.ents:
             self.ents[name] = NameDictionary()
             schema = pa.schema([("name", pa.string())])
             self.names[name] = pa.ipc.new_stream(str(self.folder / f"names.{t}.arrow"), schema)
-        ids, new = self.ents[name].encode(col)
+        if where is None:
+            ids, new = self.ents[name].encode_keys(keys, hashes=hashes)
+        else:
+            ids, new = self.ents[name].encode_keys(keys[where], hashes=hashes[where])
         if new.size:
-            self.names[name].write_batch(pa.record_batch([col.take(pa.array(new))], names=["name"]))
+            pos = new if where is None else where[new]
+            both = pa.concat_arrays([batch.lhs, batch.rhs])
+            taken = both.take(pa.array((pos % 2) * len(batch) + pos // 2))
+            self.names[name].write_batch(pa.record_batch([taken], names=["name"]))
         return ids
 
-    def _relations(self, batch: EdgeBatch) -> np.ndarray:
-        if batch.rel is None:
+    def _relations(self, batch: EdgeBatch, rel: tuple | None) -> np.ndarray:
+        """Relation ids of a batch; `rel` = (dictionary, its keys, indices) of the rel column."""
+        if rel is None:
             col = pa.array([self.spec.relation_name])
             ids, new = self.rels.encode(col)
             ids = np.zeros(len(batch), np.int64) + ids[0]
         else:
-            col = batch.rel
-            ids, new = self.rels.encode(col)
+            col, keys, index = rel
+            ids, new = self.rels.encode_keys(keys)
+            ids = ids[index]
         if new.size:
             added = col.take(pa.array(new)).to_pylist()
             types = [[self._type(t) for t in self.spec.relation_types.get(r, [self.spec.entity_type] * 2)]
@@ -160,23 +146,36 @@ class _Reading:
 
     def read(self, split: str, path: str) -> None:
         s = self.spec
-        reader = EdgeReader(path, s.columns, s.delimiter, s.skip_rows, s.block_mb << 20, bad=self.bad)
+        reader = EdgeReader(path, s.columns, s.delimiter, s.skip_rows, s.block_bytes, bad=self.bad)
         spill = self.spills[split]
         has_w = "weight" in reader.roles
         self.weighted[split] |= has_w
-        for batch in reader:
-            rel = self._relations(batch)
-            ends = []
-            for side, col in ((0, batch.lhs), (1, batch.rhs)):
-                types = self.rel_types[rel, side]
-                if (types == types[0]).all():
-                    ends.append(self._entities(int(types[0]), col))
-                    continue
-                ids = np.empty(len(batch), np.int64)
+
+        def prepare(batch: EdgeBatch):  # in the reading thread
+            rel = None
+            if batch.rel is not None:  # few relations: hash them once per batch
+                enc = pc.dictionary_encode(batch.rel)
+                index = enc.indices.to_numpy(zero_copy_only=False)
+                rel = (enc.dictionary, keys_of(enc.dictionary), index)
+            n = len(batch)
+            both = np.empty(2 * n, np.complex128)  # heads and tails interleaved: ids are given
+            both[0::2], both[1::2] = keys_of(batch.lhs), keys_of(batch.rhs)  # in order of first
+            return batch, rel, both, hash_of(both)  # appearance, row by row
+
+        for batch, k_rel, keys, hashes in prefetch(iter(reader), prepare):
+            rel = self._relations(batch, k_rel)
+            n = len(batch)
+            lt, rt = self.rel_types[:, 0][rel], self.rel_types[:, 1][rel]
+            if (lt == lt[0]).all() and (rt == lt[0]).all():
+                ids = self._entities(int(lt[0]), batch, keys, hashes)
+            else:
+                types = np.empty(2 * n, np.int64)
+                types[0::2], types[1::2] = lt, rt
+                ids = np.empty(2 * n, np.int64)
                 for t in np.unique(types):
-                    m = types == t
-                    ids[m] = self._entities(int(t), col.filter(pa.array(m)))
-                ends.append(ids)
+                    where = np.flatnonzero(types == t)
+                    ids[where] = self._entities(int(t), batch, keys, hashes, where)
+            ends = [ids[0::2], ids[1::2]]
             w = batch.weight if has_w else np.ones(len(batch), np.float32)
             spill.append(ends[0], rel, ends[1], w)
         self.rows += reader.rows_read
@@ -188,63 +187,164 @@ class _Reading:
             w.close()
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory: VmHWM (Linux), else ru_maxrss. (ru_maxrss of a child
+    started by fork/vfork + exec also counts the parent's memory at the fork.)"""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _uniform(seed: int, index: np.ndarray) -> np.ndarray:
     """A uniform [0, 1) number per row index (splitmix64 of seed and index)."""
-    x = (index.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)) * np.uint64(1)
-    x += np.uint64(0x9E3779B97F4A7C15)
+    x = index.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15 + 0x9E3779B97F4A7C15) % (1 << 64))
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     x ^= x >> np.uint64(31)
     return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-def _parse_partitions(values: list[str]) -> dict[str, int]:
-    out = {}
-    for v in values:
-        name, _, p = v.rpartition("=")
-        out[name or "*"] = int(p)
-    return out
+class _Plan:
+    """Pass 2: what is kept, final ids, and where every provisional id goes."""
+
+    def __init__(self, spec: ImportSpec, reading: _Reading) -> None:
+        self.rel_keep = reading.rel_counts >= spec.relation_min_count
+        if not self.rel_keep.any():
+            raise DataError(f"no relation has >= {spec.relation_min_count} edges")
+        self.rel_map = np.where(self.rel_keep, np.cumsum(self.rel_keep) - 1, -1)
+        kept_types = reading.rel_types[self.rel_keep]
+        self.used = sorted(set(kept_types.ravel().tolist()))  # type indices of `reading.types`
+        self.types = [reading.types[t] for t in self.used]
+        index = np.full(len(reading.types), -1, np.int64)
+        index[self.used] = np.arange(len(self.used))
+        keep = {t: np.ones(len(reading.ents.get(reading.types[t], ())), bool) for t in self.used}
+        if spec.entity_min_count > 1:  # counted over the edges of the kept relations
+            counts = {t: np.zeros(len(keep[t]), np.int64) for t in self.used}
+            for s in SPLITS:
+                for _, (lhs, rel, rhs, _w) in reading.spills[s].pieces(spec.chunk_edges):
+                    ok = self.rel_keep[rel]
+                    for side, ids in ((0, lhs), (1, rhs)):
+                        t_of = reading.rel_types[:, side][rel]
+                        for t in self.used:
+                            counts[t] += np.bincount(ids[ok & (t_of == t)], minlength=len(counts[t]))
+            keep = {t: counts[t] >= spec.entity_min_count for t in self.used}
+        self.keep = keep
+        self.ent_map = {t: np.where(k, np.cumsum(k) - 1, -1) for t, k in keep.items()}
+        self.entity_counts = {reading.types[t]: int(k.sum()) for t, k in keep.items()}
+        self.parts = {t: spec.partitions.get(t, spec.partitions.get("*", 1)) for t in self.types}
+        layout = PartitionLayout.build(self.entity_counts, self.parts, spec.partition_seed)
+        self.place = {}  # provisional id -> partition << 32 | row in the partition (-1: dropped)
+        for t, m in self.ent_map.items():
+            tp = layout.types[self.types.index(reading.types[t])]
+            ok = m >= 0
+            self.place[t] = np.full(len(m), -1, np.int64)
+            self.place[t][ok] = (tp.part_of[m[ok]].astype(np.int64) << 32) | tp.offset_of[m[ok]]
+        names = [n for n, k in zip(reading.rel_names, self.rel_keep, strict=True) if k]
+        self.relations = [{"name": n, "lhs": self.types[a], "rhs": self.types[b]}
+                          for n, (a, b) in zip(names, index[kept_types].tolist(), strict=True)]
+        self.filtered = not self.rel_keep.all() or not all(k.all() for k in keep.values())
+
+    def lookup(self, table: dict, rel_types: np.ndarray, side: int, rel: np.ndarray, ids: np.ndarray
+               ) -> np.ndarray:
+        """table[type of the side's entity][ids] for each edge (-1 where dropped)."""
+        if len(self.used) == 1:
+            return table[self.used[0]][ids]
+        t_of = rel_types[:, side][rel]
+        out = np.full(len(ids), -1, np.int64)
+        for t in self.used:
+            m = t_of == t
+            out[m] = table[t][ids[m]]
+        return out
 
 
-def _staging(spec: ImportSpec) -> tuple[str, Path, callable, callable]:
-    """(where to write, spill folder, publish(), discard()) for the output location."""
-    if "://" not in spec.out or kv.is_local(spec.out):
-        out = Path(kv.local_path(spec.out) if "://" in spec.out else spec.out).absolute()
-        if out.exists() and not spec.overwrite:
-            raise DataError(f"{out} exists; pass --overwrite to replace it")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for stale in out.parent.glob(f".{out.name}.importing-*"):
-            shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted import
-        stage = out.parent / f".{out.name}.importing-{os.getpid()}"
-        stage.mkdir()
-        spill = Path(tempfile.mkdtemp(dir=spec.tmp_dir)) if spec.tmp_dir else stage / "_spill"
-        spill.mkdir(exist_ok=True)
+def _bucket_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, n_r: int, n_buckets: int,
+                 folder: Path) -> tuple[dict[int, RecordSpill], dict[str, RecordSpill], dict[str, int]]:
+    """Pass 3: spilled edges -> bucket record files (train) and split record files (valid/test)."""
+    buckets: dict[int, RecordSpill] = {}
+    splits = {s: RecordSpill(folder / f"out.{s}", SPLIT_REC) for s in ("valid", "test")}
+    counts = {"dropped": 0, "train": 0, "valid": 0, "test": 0}
+    fractions = {"valid": spec.valid_fraction, "test": spec.test_fraction}
+    low = np.int64(0xFFFFFFFF)
+    for s in SPLITS:
+        for start, (lhs, rel, rhs, w) in reading.spills[s].pieces(spec.chunk_edges):
+            r = plan.rel_map[rel] if plan.filtered else rel
+            places = [plan.lookup(plan.place, reading.rel_types, side, rel, ids)
+                      for side, ids in ((0, lhs), (1, rhs))]
+            ok = (r >= 0) & (places[0] >= 0) & (places[1] >= 0) if plan.filtered else None
+            if ok is not None:
+                counts["dropped"] += int((~ok).sum())
+            dest = None if s == "train" else np.full(len(lhs), SPLITS.index(s), np.int8)
+            if s == "train" and (spec.valid_fraction or spec.test_fraction):
+                u = _uniform(spec.split_seed, np.arange(start, start + len(lhs)))
+                dest = np.zeros(len(lhs), np.int8)
+                dest[u < spec.valid_fraction + spec.test_fraction] = 2
+                dest[u < spec.valid_fraction] = 1
+            for d, split in ((1, "valid"), (2, "test")):
+                if dest is None or not (fractions[split] or getattr(spec, split)):
+                    continue
+                m = dest == d if ok is None else ok & (dest == d)
+                out = np.empty(int(m.sum()), SPLIT_REC)
+                out["lhs"] = plan.lookup(plan.ent_map, reading.rel_types, 0, rel[m], lhs[m])
+                out["rhs"] = plan.lookup(plan.ent_map, reading.rel_types, 1, rel[m], rhs[m])
+                out["rel"], out["weight"] = r[m], w[m]
+                splits[split].append(out)
+                counts[split] += len(out)
+            if dest is not None or ok is not None:
+                m = dest == 0 if ok is None else ok if dest is None else ok & (dest == 0)
+                places, r, w = [p[m] for p in places], r[m], w[m]
+            order, bounds = None, np.array([0, len(r)])
+            if n_buckets > 1:
+                bucket = (places[0] >> 32) * n_r + (places[1] >> 32)
+                order = np.argsort(bucket.astype(np.uint16) if n_buckets < 65536 else bucket, kind="stable")
+                bounds = np.concatenate([[0], np.cumsum(np.bincount(bucket, minlength=n_buckets))])
+            out = np.empty(len(r), BUCKET_REC)
+            for col, data in (("lhs", places[0] & low), ("rhs", places[1] & low), ("rel", r), ("weight", w)):
+                out[col] = data if order is None else data[order]
+            for b in np.flatnonzero(np.diff(bounds)):
+                if b not in buckets:
+                    buckets[int(b)] = RecordSpill(folder / f"bucket.{b}", BUCKET_REC)
+                buckets[int(b)].append(out[bounds[b] : bounds[b + 1]])
+            counts["train"] += len(out)
+        reading.spills[s].remove()
+    return buckets, splits, counts
 
-        def publish() -> None:
-            shutil.rmtree(spill, ignore_errors=True)
-            old = None
-            if out.exists():
-                old = out.parent / f".{out.name}.old-{os.getpid()}"
-                os.rename(out, old)
-            os.rename(stage, out)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
 
-        def discard() -> None:
-            shutil.rmtree(spill, ignore_errors=True)
-            shutil.rmtree(stage, ignore_errors=True)
+def _write_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, writer: PreparedWriter,
+                buckets: dict[int, RecordSpill], splits: dict[str, RecordSpill], folder: Path,
+                staging_fresh: bool) -> None:
+    """Pass 4: bucket and split spills into TensorStore a piece at a time, names into Parquet."""
+    size, weighted = spec.chunk_edges, writer.train.weight
+    for b, spill in sorted(buckets.items()):
+        pieces = ((x["lhs"], x["rhs"], x["rel"], x["weight"] if weighted else None)
+                  for _, x in spill.pieces(size))
+        writer.train.write_pieces(divmod(b, writer.train.n_rhs), spill.count, pieces, fresh=staging_fresh)
+        spill.remove()
+    for split, spill in splits.items():
+        fraction = spec.valid_fraction if split == "valid" else spec.test_fraction
+        if not (getattr(spec, split) or fraction):
+            continue
+        edges = (Edges(x["lhs"], x["rhs"], x["rel"], x["weight"]) for _, x in spill.pieces(size))
+        w = reading.weighted[split] or (reading.weighted["train"] and bool(fraction))
+        writer.write_split_pieces(split, spill.count, edges, w, fresh=staging_fresh)
+        spill.remove()
+    for t in plan.used:
+        keep = plan.keep[t]
 
-        return str(stage), spill, publish, discard
-    import tensorstore as ts
+        def names(t=t, keep=keep):
+            with pa.ipc.open_stream(str(folder / f"names.{t}.arrow")) as r:
+                start = 0
+                for batch in r:
+                    col = batch.column(0)
+                    k = keep[start : start + len(col)]
+                    start += len(col)
+                    yield col if k.all() else col.filter(pa.array(k))
 
-    store = kv.open_kvstore(kv.base_url(spec.out), ts.Context())
-    if store.read(META).result().state == "value":
-        if not spec.overwrite:
-            raise DataError(f"{spec.out} holds a dataset; pass --overwrite to replace it")
-        store.delete(META).result()  # unreadable from now until the new one is finished
-    spill = Path(tempfile.mkdtemp(dir=spec.tmp_dir, prefix="jgraph-import-"))
-    return spec.out, spill, lambda: shutil.rmtree(spill, ignore_errors=True), \
-        lambda: shutil.rmtree(spill, ignore_errors=True)
+        writer.write_names_batches(reading.types[t], names())
 
 
 def run_import(spec: ImportSpec, log=print) -> dict:
@@ -258,19 +358,20 @@ def run_import(spec: ImportSpec, log=print) -> dict:
     for f in [*spec.train, *spec.valid, *spec.test]:
         if not os.path.isfile(f):
             raise DataError(f"{f}: no such file")
-    location, folder, publish, discard = _staging(spec)
+    staging = Staging(spec.out, spec.overwrite, spec.tmp_dir, META, spec.sync)
     try:
-        stats = _import(spec, location, folder, log)
+        stats = _import(spec, staging, log)
     except BaseException:
-        discard()
+        staging.discard()
         raise
-    publish()
+    staging.publish()
     return stats
 
 
-def _import(spec: ImportSpec, location: str, folder: Path, log) -> dict:
+def _import(spec: ImportSpec, staging: Staging, log) -> dict:
     t0 = time.perf_counter()
     times = {}
+    folder = staging.spill
     reading = _Reading(spec, folder)
     try:
         for split in SPLITS:
@@ -286,152 +387,26 @@ def _import(spec: ImportSpec, location: str, folder: Path, log) -> dict:
         log(f"skipped {reading.bad.count:,} bad rows (--skip-bad), e.g.:")
         for e in reading.bad.examples[:5]:
             log(f"  {e}")
-
-    # ---- pass 2: filters, final ids, partitions
     t1 = time.perf_counter()
-    rel_keep = reading.rel_counts >= spec.relation_min_count
-    if not rel_keep.any():
-        raise DataError(f"no relation has >= {spec.relation_min_count} edges")
-    rel_map = np.where(rel_keep, np.cumsum(rel_keep) - 1, -1)
-    rel_types_kept = reading.rel_types[rel_keep]
-    used = sorted(set(rel_types_kept.ravel().tolist()))
-    types = [reading.types[t] for t in used]
-    type_index = np.full(len(reading.types), -1, np.int64)
-    type_index[used] = np.arange(len(used))
-    new_rel_types = type_index[rel_types_kept]
-    keep = {t: np.ones(len(reading.ents.get(reading.types[t], ())), bool) for t in used}
-    if spec.entity_min_count > 1:
-        counts = {t: np.zeros(len(keep[t]), np.int64) for t in used}
-        for s in SPLITS:
-            for _, (lhs, rel, rhs, _w) in reading.spills[s].pieces(spec.chunk_edges):
-                ok = rel_keep[rel]
-                for side, ids in ((0, lhs), (1, rhs)):
-                    t_of = reading.rel_types[rel, side]
-                    for t in used:
-                        m = ok & (t_of == t)
-                        counts[t] += np.bincount(ids[m], minlength=len(counts[t]))
-        keep = {t: counts[t] >= spec.entity_min_count for t in used}
-    ent_map = {t: np.where(k, np.cumsum(k) - 1, -1) for t, k in keep.items()}
-    entity_counts = {reading.types[t]: int(k.sum()) for t, k in keep.items()}
-    parts = {t: spec.partitions.get(t, spec.partitions.get("*", 1)) for t in types}
-    layout = PartitionLayout.build(entity_counts, parts, spec.partition_seed)
-    tp = {t: layout.types[types.index(reading.types[t])] for t in used}
-    part_of = {t: np.where(m >= 0, tp[t].part_of[np.maximum(m, 0)], -1) if len(m) else m
-               for t, m in ent_map.items()}
-    row_of = {t: np.where(m >= 0, tp[t].offset_of[np.maximum(m, 0)], -1) if len(m) else m
-              for t, m in ent_map.items()}
-    relations = [{"name": n, "lhs": types[a], "rhs": types[b]}
-                 for n, (a, b) in zip([n for n, k in zip(reading.rel_names, rel_keep, strict=True) if k],
-                                      new_rel_types.tolist(), strict=True)]
+    plan = _Plan(spec, reading)
     times["filter"] = time.perf_counter() - t1
-    log(f"kept {sum(entity_counts.values()):,} of {sum(len(k) for k in keep.values()):,} entities, "
-        f"{len(relations):,} of {len(rel_keep):,} relations; partitions "
-        + ", ".join(f"{t}: {p}" for t, p in parts.items()))
-
-    # ---- pass 3: buckets and split files
+    log(f"kept {sum(plan.entity_counts.values()):,} of {sum(len(k) for k in plan.keep.values()):,} "
+        f"entities, {len(plan.relations):,} of {len(plan.rel_keep):,} relations; partitions "
+        + ", ".join(f"{t}: {p}" for t, p in plan.parts.items()))
     t2 = time.perf_counter()
-    writer = PreparedWriter(location, name=spec.name or Path(spec.out.rstrip("/")).name,
-                            entity_counts=entity_counts, partitions=parts,
-                            partition_seed=spec.partition_seed, relations=relations,
-                            weight=reading.weighted["train"])
-    n_l, n_r = writer.train.n_lhs, writer.train.n_rhs
-    rec = np.dtype([("lhs", "<i4"), ("rhs", "<i4"), ("rel", "<i4"), ("weight", "<f4")])
-    out_rec = np.dtype([("lhs", "<i8"), ("rhs", "<i8"), ("rel", "<i4"), ("weight", "<f4")])
-    counts = {"dropped": 0, "train": 0, "valid": 0, "test": 0}
-    bucket_files = {}
-    split_files = {s: folder / f"out.{s}" for s in ("valid", "test")}
-    fractions = {"valid": spec.valid_fraction, "test": spec.test_fraction}
-    for s in SPLITS:
-        for start, (lhs, rel, rhs, w) in reading.spills[s].pieces(spec.chunk_edges):
-            r = rel_map[rel]
-            ok = r >= 0
-            ends, parts_, rows = [], [], []
-            for side, ids in ((0, lhs), (1, rhs)):
-                t_of = reading.rel_types[rel, side]
-                e = np.full(len(ids), -1, np.int64)
-                pp = np.zeros(len(ids), np.int64)
-                rr = np.zeros(len(ids), np.int64)
-                for t in used:
-                    m = t_of == t
-                    if m.all():
-                        e, pp, rr = ent_map[t][ids], part_of[t][ids], row_of[t][ids]
-                    elif m.any():
-                        e[m], pp[m], rr[m] = ent_map[t][ids[m]], part_of[t][ids[m]], row_of[t][ids[m]]
-                ends.append(e)
-                parts_.append(pp)
-                rows.append(rr)
-                ok &= e >= 0
-            counts["dropped"] += int((~ok).sum())
-            dest = np.full(len(lhs), 0 if s == "train" else SPLITS.index(s), np.int8)
-            if s == "train" and (spec.valid_fraction or spec.test_fraction):
-                u = _uniform(spec.split_seed, np.arange(start, start + len(lhs)))
-                dest[u < spec.valid_fraction + spec.test_fraction] = 2
-                dest[u < spec.valid_fraction] = 1
-            for d, split in ((1, "valid"), (2, "test")):
-                m = ok & (dest == d)
-                if m.any() or fractions[split] or getattr(spec, split):
-                    out = np.empty(int(m.sum()), out_rec)
-                    out["lhs"], out["rhs"], out["rel"], out["weight"] = ends[0][m], ends[1][m], r[m], w[m]
-                    with open(split_files[split], "ab") as f:
-                        out.tofile(f)
-                    counts[split] += len(out)
-            m = ok & (dest == 0)
-            bucket = parts_[0][m] * n_r + parts_[1][m]
-            order = np.argsort(bucket.astype(np.uint16 if n_l * n_r < 65536 else np.int64), kind="stable")
-            out = np.empty(len(order), rec)
-            out["lhs"], out["rhs"] = rows[0][m][order], rows[1][m][order]
-            out["rel"], out["weight"] = r[m][order], w[m][order]
-            bounds = np.concatenate([[0], np.cumsum(np.bincount(bucket, minlength=n_l * n_r))])
-            for b in np.flatnonzero(np.diff(bounds)):
-                path = bucket_files.setdefault(int(b), folder / f"bucket.{b}")
-                with open(path, "ab") as f:
-                    out[bounds[b] : bounds[b + 1]].tofile(f)
-            counts["train"] += len(out)
-    for s in reading.spills.values():
-        for p in s.paths.values():
-            p.unlink()
+    writer = PreparedWriter(staging.location, name=spec.name or Path(spec.out.rstrip("/")).name,
+                            entity_counts=plan.entity_counts, partitions=plan.parts,
+                            partition_seed=spec.partition_seed, relations=plan.relations,
+                            weight=reading.weighted["train"], context=staging.context())
+    n_r = writer.train.n_rhs
+    buckets, splits, counts = _bucket_pass(spec, reading, plan, n_r, writer.train.n_lhs * n_r, folder)
     times["bucket"] = time.perf_counter() - t2
-
-    # ---- pass 4: TensorStore, names, dataset.json
     t3 = time.perf_counter()
-    size = spec.chunk_edges
-    for b, path in sorted(bucket_files.items()):
-        n = path.stat().st_size // rec.itemsize
-
-        def pieces(path=path, n=n):
-            for start in range(0, n, size):
-                x = np.fromfile(path, rec, min(size, n - start), offset=start * rec.itemsize)
-                yield x["lhs"], x["rhs"], x["rel"], x["weight"] if writer.train.weight else None
-
-        writer.train.write_pieces(divmod(b, n_r), n, pieces())
-        path.unlink()
-    for split, path in split_files.items():
-        if not path.exists():
-            continue
-        n = path.stat().st_size // out_rec.itemsize
-
-        def edges(path=path, n=n):
-            for start in range(0, n, size):
-                x = np.fromfile(path, out_rec, min(size, n - start), offset=start * out_rec.itemsize)
-                yield Edges(x["lhs"], x["rhs"], x["rel"], x["weight"])
-
-        weighted = reading.weighted[split] or (reading.weighted["train"] and bool(fractions[split]))
-        writer.write_split_pieces(split, n, edges(), weighted)
-        path.unlink()
-    for t in used:
-        name = reading.types[t]
-
-        def names(t=t, name=name):
-            with pa.ipc.open_stream(str(folder / f"names.{t}.arrow")) as r:
-                start = 0
-                for batch in r:
-                    col = batch.column(0)
-                    k = keep[t][start : start + len(col)]
-                    start += len(col)
-                    yield col if k.all() else col.filter(pa.array(k))
-
-        writer.write_names_batches(name, names())
+    _write_pass(spec, reading, plan, writer, buckets, splits, folder, staging.local)
     times["write"] = time.perf_counter() - t3
+    t4 = time.perf_counter()
+    staging.sync_all()
+    times["sync"] = time.perf_counter() - t4
     total = time.perf_counter() - t0
     stats = {
         "sources": {s: list(getattr(spec, s)) for s in SPLITS if getattr(spec, s)},
@@ -440,11 +415,11 @@ def _import(spec: ImportSpec, location: str, folder: Path, log) -> dict:
         "bad_examples": reading.bad.examples if reading.bad else [],
         "dropped_by_min_count": counts["dropped"],
         "edges": {s: counts[s] for s in SPLITS},
-        "entities_seen": {reading.types[t]: len(keep[t]) for t in used},
-        "relations_seen": len(rel_keep),
+        "entities_seen": {reading.types[t]: len(plan.keep[t]) for t in plan.used},
+        "relations_seen": len(plan.rel_keep),
         "seconds": {**times, "total": total},
         "rows_per_second": reading.rows / max(total, 1e-9),
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "spec": {k: v for k, v in asdict(spec).items() if k not in ("out", "tmp_dir")},
     }
     writer.meta["import"] = stats
@@ -454,62 +429,3 @@ def _import(spec: ImportSpec, location: str, folder: Path, log) -> dict:
         + f"): train {counts['train']:,}, valid {counts['valid']:,}, test {counts['test']:,} edges; "
         f"dropped {counts['dropped']:,}, bad {stats['bad_rows']:,}; peak RSS {stats['peak_rss_mib']:.0f} MiB")
     return stats
-
-
-def _delimiter(s: str | None) -> str | None:
-    if s is None:
-        return None
-    return {"\\t": "\t", "tab": "\t", "space": " ", "comma": ","}.get(s, s)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jgraph.data.import", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("out", help="the prepared dataset to write (train with data.format=prepared "
-                   "data.root=<its folder> data.path=<its name>)")
-    p.add_argument("--train", nargs="+", required=True, help="edge files (TSV/CSV, .gz, Parquet)")
-    p.add_argument("--valid", nargs="+", default=[])
-    p.add_argument("--test", nargs="+", default=[])
-    p.add_argument("--columns", nargs="+", default=None,
-                   help="role of each column: lhs rel rhs weight ignore (default by count: 2 = lhs rhs, "
-                   "3 = lhs rel rhs, 4 = + weight), or role=name for Parquet")
-    p.add_argument("--delimiter", default=None, help="default: tab (',' for .csv); \\t, tab, space")
-    p.add_argument("--skip-rows", type=int, default=0, help="header/comment lines of each text file")
-    p.add_argument("--relation-name", default="edge", help="the relation of files without a rel column")
-    p.add_argument("--entity-type", default=DEFAULT_ENTITY_TYPE)
-    p.add_argument("--relation-types", default=None, metavar="JSON",
-                   help='file: {"rel": ["lhs_type", "rhs_type"], ...}; others use --entity-type')
-    p.add_argument("--partitions", nargs="+", default=["1"], metavar="[TYPE=]P")
-    p.add_argument("--partition-seed", type=int, default=0)
-    p.add_argument("--entity-min-count", type=int, default=1)
-    p.add_argument("--relation-min-count", type=int, default=1)
-    p.add_argument("--valid-fraction", type=float, default=0.0)
-    p.add_argument("--test-fraction", type=float, default=0.0)
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--skip-bad", action="store_true", help="drop and count malformed rows")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--name", default=None, help="dataset name (default: OUT's last part)")
-    p.add_argument("--block-mb", type=int, default=64, help="input read per batch")
-    p.add_argument("--tmp-dir", default=None, help="spill files (default: beside OUT)")
-    a = p.parse_args(argv)
-    rel_types = {}
-    if a.relation_types:
-        raw = json.loads(Path(a.relation_types).read_text())
-        items = raw.items() if isinstance(raw, dict) else ((r["name"], r) for r in raw)
-        for name, v in items:
-            rel_types[name] = [v["lhs"], v["rhs"]] if isinstance(v, dict) else list(v)
-    spec = ImportSpec(
-        out=a.out, train=a.train, valid=a.valid, test=a.test, columns=a.columns,
-        delimiter=_delimiter(a.delimiter), skip_rows=a.skip_rows, relation_name=a.relation_name,
-        entity_type=a.entity_type, relation_types=rel_types, partitions=_parse_partitions(a.partitions),
-        partition_seed=a.partition_seed, entity_min_count=a.entity_min_count,
-        relation_min_count=a.relation_min_count, valid_fraction=a.valid_fraction,
-        test_fraction=a.test_fraction, split_seed=a.split_seed, skip_bad=a.skip_bad,
-        overwrite=a.overwrite, name=a.name, block_mb=a.block_mb, tmp_dir=a.tmp_dir)
-    try:
-        run_import(spec, log=lambda m: print(m, file=sys.stderr, flush=True))
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-

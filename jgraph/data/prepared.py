@@ -37,9 +37,9 @@ class PreparedWriter:
 
     def __init__(self, location: str, *, name: str, entity_counts: dict[str, int],
                  partitions: dict[str, int], partition_seed: int, relations: list[dict[str, str]],
-                 weight: bool = False) -> None:
+                 weight: bool = False, context: ts.Context | None = None) -> None:
         self.url = kv.base_url(location)
-        self.context = ts.Context()
+        self.context = context or ts.Context()
         self.meta: dict[str, Any] = {
             "format": 1, "name": name, "entity_types": list(entity_counts),
             "entity_counts": dict(entity_counts), "partitions": dict(partitions),
@@ -64,15 +64,16 @@ class PreparedWriter:
                 arr.write(np.asarray(data, dtype)).result()
         self.meta["splits"][split] = {"count": len(edges), "weight": edges.weight is not None}
 
-    def write_split_pieces(self, split: str, count: int, pieces, weight: bool) -> None:
-        """Like write_split, from consecutive pieces of Edges (memory: one piece)."""
+    def write_split_pieces(self, split: str, count: int, pieces, weight: bool, fresh: bool = False) -> None:
+        """Like write_split, from consecutive pieces of Edges (memory: one piece); `fresh`: nothing
+        old to delete at this location."""
         arrays = {}
         for name, dtype in SPLIT_FIELDS:
             if name == "weight" and not weight:
                 continue
             arrays[name] = ts.open({"driver": "zarr3", "kvstore": kv.join(self.url, split, name),
                                     "metadata": {"shape": [count], "data_type": dtype}},
-                                   create=True, delete_existing=True, context=self.context).result()
+                                   create=True, delete_existing=not fresh, context=self.context).result()
         start = 0
         for e in pieces:
             futs = [arr[start : start + len(e)].write(np.asarray(getattr(e, name), dtype))

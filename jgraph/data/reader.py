@@ -14,6 +14,8 @@ default by the column count as in jgraph/data/tsv.py) or, for Parquet, by column
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +46,15 @@ class BadRows:
     keep: int = 10
     count: int = 0
     examples: list[str] = field(default_factory=list)
+    _first: list = field(default_factory=list, repr=False)
 
-    def add(self, where: str, why: str, text: str) -> None:
+    def add(self, path: str, line: int, why: str, text: str) -> None:
+        """One dropped row (`line`: the file line, or the Parquet row)."""
         self.count += 1
-        if len(self.examples) < self.keep:
-            self.examples.append(f"{where}: {why}: {text!r}")
+        if len(self._first) < self.keep:
+            self._first.append((path, line, f"{why}: {text!r}"))
+            self._first.sort()
+            self.examples = [f"{p}:{n}: {m}" for p, n, m in self._first]
 
 
 @dataclass
@@ -122,53 +128,68 @@ class EdgeReader:
             self._names = [f"{r}_{i}" if r == "ignore" else r for i, r in enumerate(self.roles)]
 
     # ------------------------------------------------------------------ text
-    def _text_batches(self) -> Iterator[tuple[pa.RecordBatch, int, list[int]]]:
-        """(batch, index of its first row, sorted lines of rows skipped so far)."""
+    def _blocks(self) -> Iterator[tuple[bytes, int]]:
+        """(whole lines of about block_bytes, lines before them) — read here, not by pyarrow's
+        streaming reader, whose readahead is unbounded when parsing is slower than the disk."""
+        carry, lines = b"", 0
+        with pa.input_stream(self.path, compression="detect") as stream:
+            while True:
+                chunk = stream.read(self.block_bytes)
+                data = carry + chunk if carry else chunk
+                if not data:
+                    return
+                cut = data.rfind(b"\n") + 1 if chunk else len(data)
+                if cut == 0:  # a line longer than the block: read on
+                    carry = data
+                    continue
+                block, carry = data[:cut], data[cut:]
+                yield block, lines
+                lines += block.count(b"\n") + (not block.endswith(b"\n"))
+
+    def _text_batches(self) -> Iterator[tuple[pa.Table, int, list[int]]]:
+        """(table of a block's rows, lines of the file before its first row, lines of the rows
+        skipped in it)."""
         invalid: list[tuple[int, str, int, int]] = []
+        offset = [0]
 
         def on_invalid(row) -> str:
-            invalid.append((row.number, row.text, row.expected_columns, row.actual_columns))
+            line = offset[0] + row.number
+            invalid.append((line, row.text, row.expected_columns, row.actual_columns))
             if self.bad is None:
                 return "error"
-            self.bad.add(f"{self.path}:{row.number}",
-                         f"expected {row.expected_columns} columns, got {row.actual_columns}", row.text)
+            why = f"expected {row.expected_columns} columns, got {row.actual_columns}"
+            self.bad.add(self.path, line, why, row.text)
             return "skip"
 
-        stream = pa.input_stream(self.path, compression="detect")
-        try:
-            reader = pacsv.open_csv(
-                stream,
-                read_options=pacsv.ReadOptions(column_names=self._names, use_threads=False,
-                                               block_size=self.block_bytes, skip_rows=self.skip_rows),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=self.delimiter, quote_char='"' if self.format == "csv" else False,
-                    ignore_empty_lines=False, invalid_row_handler=on_invalid),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.binary() for n in self._names}, strings_can_be_null=False),
-            )
-            first = 0
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
-                self.rows_read += batch.num_rows
-                yield batch, first, [r[0] for r in invalid]
-                first += batch.num_rows
-        except pa.ArrowInvalid as e:
-            if invalid and self.bad is None:
-                line, text, want, got = invalid[-1]
-                raise DataError(f"{self.path}:{line}: expected {want} columns separated by "
-                                f"{self.delimiter!r}, got {got}: {text!r}") from None
-            raise DataError(f"{self.path}: {e}") from None
-        finally:
-            stream.close()
-        self.rows_read += len(invalid)
+        quote = '"' if self.format == "csv" else False
+        parse = pacsv.ParseOptions(delimiter=self.delimiter, quote_char=quote, ignore_empty_lines=False,
+                                   invalid_row_handler=on_invalid)
+        convert = pacsv.ConvertOptions(column_types={n: pa.binary() for n in self._names},
+                                       strings_can_be_null=False)
+        for block, before in self._blocks():
+            skip = self.skip_rows if before == 0 else 0
+            offset[0] = before
+            seen = len(invalid)
+            try:
+                table = pacsv.read_csv(pa.BufferReader(pa.py_buffer(block)), read_options=pacsv.ReadOptions(
+                    column_names=self._names, use_threads=False, skip_rows=skip, block_size=len(block) + 1),
+                    parse_options=parse, convert_options=convert)
+            except pa.ArrowInvalid as e:
+                if len(invalid) > seen and self.bad is None:
+                    line, text, want, got = invalid[-1]
+                    raise DataError(f"{self.path}:{line}: expected {want} columns separated by "
+                                    f"{self.delimiter!r}, got {got}: {text!r}") from None
+                if "Empty CSV file" in str(e):
+                    continue
+                raise DataError(f"{self.path}: {e}") from None
+            self.rows_read += table.num_rows + len(invalid) - seen
+            yield table, before + skip, [r[0] for r in invalid[seen:]]
 
-    def _line(self, row: int, skipped: list[int]) -> int:
-        """File line of the row-th kept row, given the sorted lines of rows skipped before it."""
-        s = np.asarray(skipped, np.int64) - self.skip_rows - 1 - np.arange(len(skipped))
-        return int(row + 1 + self.skip_rows + np.searchsorted(s, row, "right"))
+    def _line(self, row: int, skipped: list[int], base: int) -> int:
+        """File line of a block's row-th kept row: `base` lines precede the block's first row,
+        `skipped` are the (sorted) lines of its rows skipped as invalid."""
+        s = np.asarray(skipped, np.int64) - base - 1 - np.arange(len(skipped))
+        return int(base + row + 1 + np.searchsorted(s, row, "right"))
 
     # ------------------------------------------------------------------ batches
     def __iter__(self) -> Iterator[EdgeBatch]:
@@ -178,16 +199,18 @@ class EdgeReader:
             for batch in self._pq.iter_batches(batch_size=max(self.block_bytes // 32, 1024), columns=cols):
                 table = pa.table({role: batch.column(name) for role, name in self._cols.items()})
                 self.rows_read += batch.num_rows
-                out = self._check(table, lambda i, f=first: f"{self.path}: row {f + i + 1}")
+                out = self._check(table, lambda i, f=first: f + i + 1)
                 first += batch.num_rows
                 if out is not None:
                     yield out
             return
-        for batch, first, skipped in self._text_batches():
-            table = pa.Table.from_batches([batch])
-            out = self._check(table, lambda i, f=first, s=skipped: f"{self.path}:{self._line(f + i, s)}")
+        for table, base, skipped in self._text_batches():
+            out = self._check(table, lambda i, b=base, s=skipped: self._line(i, s, b))
             if out is not None:
                 yield out
+
+    def _where(self, line: int) -> str:
+        return f"{self.path}: row {line}" if self.format == "parquet" else f"{self.path}:{line}"
 
     def _text_of(self, table: pa.Table, i: int) -> str:
         vals = []
@@ -239,9 +262,11 @@ class EdgeReader:
         if bad.any():
             first_bad = int(np.flatnonzero(bad)[0])
             if self.bad is None:
-                raise DataError(f"{where(first_bad)}: {why[first_bad]}: {self._text_of(table, first_bad)!r}")
+                raise DataError(f"{self._where(where(first_bad))}: {why[first_bad]}: "
+                                f"{self._text_of(table, first_bad)!r}")
             for i in np.flatnonzero(bad):
-                self.bad.add(where(int(i)), why.get(int(i), "bad row"), self._text_of(table, int(i)))
+                self.bad.add(self.path, where(int(i)), why.get(int(i), "bad row"),
+                             self._text_of(table, int(i)))
             keep = pa.array(~bad)
             names = {k: v.filter(keep) for k, v in names.items()}
             weight = None if weight is None else weight[~bad]
@@ -298,5 +323,41 @@ def _weights(arr: pa.Array) -> tuple[np.ndarray, list[int], list[str]]:
         rows.append(int(i))
         reasons.append("weight is not a number" if bad_parse[i] else
                        "weight is not finite" if not np.isfinite(w[i]) else "negative weight")
-    return np.nan_to_num(w, nan=0.0).astype(np.float32), rows, reasons
+    return np.where(np.isfinite(w), w, 0.0).astype(np.float32), rows, reasons
 
+
+def prefetch(items, fn, depth: int = 2):
+    """Yield fn(item) for each item, computed `depth` ahead in a thread (pyarrow and numpy release
+    the GIL, so parsing and key hashing overlap the dictionary work of the caller)."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put((fn(item), None))
+            q.put((done, None))
+        except BaseException as e:  # handed to the caller
+            q.put((None, e))
+
+    th = threading.Thread(target=work, daemon=True, name="jgraph-import-read")
+    th.start()
+    try:
+        while True:
+            value, err = q.get()
+            if err is not None:
+                raise err
+            if value is done:
+                return
+            yield value
+    finally:
+        stop.set()
+        while th.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        th.join()

@@ -119,17 +119,19 @@ class BucketWriter:
             if len(data):
                 arr.write(np.asarray(data, dtype)).result()
 
-    def write_pieces(self, bucket: Bucket, count: int, pieces) -> None:
+    def write_pieces(self, bucket: Bucket, count: int, pieces, fresh: bool = False) -> None:
         """Write a bucket of `count` edges from consecutive pieces (lhs, rhs, rel, weight or None),
-        so only one piece is in memory at a time (the streaming importer's path)."""
+        so only one piece is in memory at a time (the streaming importer's path). `fresh`: the
+        location is new, so there is nothing old to delete first."""
         self.counts[bucket[0] * self.n_rhs + bucket[1]] = int(count)
-        arrays = {}
+        opening = {}
         for name, dtype in FIELDS:
             if name == "weight" and not self.weight:
                 continue
             url = kv.join(self.url, f"b{bucket[0]}_{bucket[1]}", name)
-            arrays[name] = ts.open(_spec(url, count, dtype), create=True, delete_existing=True,
-                                   context=self.context).result()
+            opening[name] = ts.open(_spec(url, count, dtype), create=True, delete_existing=not fresh,
+                                    context=self.context)
+        arrays = {name: f.result() for name, f in opening.items()}
         start = 0
         for piece in pieces:
             n = len(piece[0])
