@@ -110,9 +110,6 @@ class NegativesConfig:
     num_batch_negs: int = 50  # chunk size; each positive's batch negatives are its chunk's others
     num_uniform_negs: int = 50  # drawn per chunk, uniformly from the bucket's partition
     all_negs: bool = False  # every entity of the partition is a negative (1-vs-all)
-    cross_partition_rows: int = 0  # with partitions: keep this many (stale) rows of every partition
-    #   in memory so uniform negatives come from the whole type, not only the bucket's partitions
-    #   (0 = PBG: negatives from the bucket's partitions only)
     disable_lhs_negs: bool = False
     disable_rhs_negs: bool = False
 

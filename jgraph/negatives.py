@@ -27,26 +27,6 @@ def uniform_rows(key: Array, lo: Array, n: Array, num: int) -> Array:
     return lo[:, None] + offs
 
 
-def cross_partition_rows(key: Array, lo: Array, n: Array, part: Array, cache_lo: Array, count: Array,
-                         nparts: Array, num: int, cache_rows: int) -> Array:
-    """Uniform negatives over every partition of the type, for each chunk c.
-
-    A draw is a row of the resident partition [lo_c, lo_c + n_c) with probability n_c / count_c
-    (its share of the type), else a row of the cached sample of another partition (segment p' of
-    `cache_rows` rows at cache_lo_c). All inputs int [C]; -> int32 [C, num]."""
-    k1, k2, k3 = jax.random.split(key, 3)
-    c = lo.shape[0]
-    here = uniform_rows(k1, lo, n, num)
-    other = (part[:, None] + 1 + (jax.random.uniform(k2, (c, num)) * jnp.maximum(nparts - 1, 1)[:, None])
-             .astype(jnp.int32)) % jnp.maximum(nparts, 1)[:, None]
-    cached = (cache_lo[:, None] + other * cache_rows
-              + (jax.random.uniform(k3, (c, num)) * cache_rows).astype(jnp.int32).clip(0, cache_rows - 1))
-    share = n.astype(jnp.float32) / jnp.maximum(count, 1).astype(jnp.float32)
-    coin = jax.random.uniform(jax.random.fold_in(key, 7), (c, num))
-    use_here = (coin < share[:, None]) | (cache_lo[:, None] < 0)
-    return jnp.where(use_here, here, cached)
-
-
 def region_mask(lo: Array, n: Array, num_rows: int) -> Array:
     """all_negs: which rows of the working table belong to each chunk's partition.
 

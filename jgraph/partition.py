@@ -20,18 +20,10 @@ import numpy as np
 
 
 class Layout(NamedTuple):
-    """Where each entity type's partitions sit in the working table for the current bucket.
-
-    The last four fields serve cross-partition negatives (None when they are off): a sample of
-    `cache rows` of every partition of a type, kept in the working table, stands in for the
-    partitions that are not resident."""
+    """Where each entity type's partitions sit in the working table for the current bucket."""
 
     lo: Any  # int32 [T, 2] first row of (type, side) — side 0 = lhs partition, 1 = rhs partition
     n: Any  # int32 [T, 2] rows of that partition (entity count)
-    part: Any = None  # int32 [T, 2] which partition that is
-    cache_lo: Any = None  # int32 [T] first row of the type's cache (segment p = partition p)
-    count: Any = None  # int32 [T] entities of the type (all partitions)
-    nparts: Any = None  # int32 [T] partitions of the type
 
 
 @dataclass
@@ -75,7 +67,7 @@ class TypePartitions:
 class PartitionLayout:
     """All entity types' partitions and the working-table slots that hold them."""
 
-    def __init__(self, types: list[TypePartitions], cache_rows: int = 0) -> None:
+    def __init__(self, types: list[TypePartitions]) -> None:
         self.types = types
         self.index = {t.name: i for i, t in enumerate(types)}
         starts, k = [], 0
@@ -83,15 +75,6 @@ class PartitionLayout:
             starts.append([k + s * t.capacity for s in range(t.slots)])
             k += t.slots * t.capacity
         self.slot_start = starts  # [T][slots] first working-table row of each slot
-        # cross-partition negatives: `cache_rows` rows of every partition of a partitioned type
-        self.cache_rows = cache_rows
-        self.cache_start = []  # [T] first row of the type's cache, -1: none
-        for t in types:
-            if cache_rows and t.num_partitions > 1:
-                self.cache_start.append(k)
-                k += cache_rows * t.num_partitions
-            else:
-                self.cache_start.append(-1)
         self.num_rows = k  # K
         partitioned = [t.num_partitions for t in types if t.num_partitions > 1]
         if len(set(partitioned)) > 1:
@@ -102,10 +85,9 @@ class PartitionLayout:
         self.num_partitions = partitioned[0] if partitioned else 1
 
     @staticmethod
-    def build(counts: dict[str, int], partitions: dict[str, int], seed: int, cache_rows: int = 0
-              ) -> PartitionLayout:
+    def build(counts: dict[str, int], partitions: dict[str, int], seed: int) -> PartitionLayout:
         return PartitionLayout(
-            [TypePartitions(name, counts[name], partitions[name], seed) for name in counts], cache_rows
+            [TypePartitions(name, counts[name], partitions[name], seed) for name in counts]
         )
 
     def bucket_parts(self, t: int, bucket: tuple[int, int]) -> tuple[int, int]:
@@ -118,18 +100,12 @@ class PartitionLayout:
         """The model's Layout for a bucket, given which slot holds each resident (type, partition)."""
         lo = np.zeros((len(self.types), 2), np.int32)
         n = np.zeros((len(self.types), 2), np.int32)
-        part_of_side = np.zeros((len(self.types), 2), np.int32)
         for t, tp in enumerate(self.types):
             for side, part in enumerate(self.bucket_parts(t, bucket)):
                 slot = slot_of.get((t, part), 0)
                 lo[t, side] = self.slot_start[t][slot]
                 n[t, side] = tp.sizes[part] if tp.count else 0
-                part_of_side[t, side] = part
-        if not self.cache_rows:
-            return Layout(lo, n)
-        return Layout(lo, n, part_of_side, np.array(self.cache_start, np.int32),
-                      np.array([tp.count for tp in self.types], np.int32),
-                      np.array([tp.num_partitions for tp in self.types], np.int32))
+        return Layout(lo, n)
 
     def rows(self, t: int, part: int, slot: int, offsets: np.ndarray) -> np.ndarray:
         """Working-table rows of partition-local offsets of (type t, partition) held in `slot`."""

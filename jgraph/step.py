@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from jgraph.model import Batch, Layout, Model
-from jgraph.negatives import cross_partition_rows, not_self_mask, region_mask, uniform_rows
+from jgraph.negatives import not_self_mask, region_mask, uniform_rows
 from jgraph.optim import relation_optimizer, sparse_row_adagrad, unique_rows
 
 Array = Any
@@ -49,7 +49,6 @@ class NegativeSpec(NamedTuple):
     use_batch: bool
     all_negs: bool
     sides: tuple[bool, bool]  # (lhs negatives on, rhs negatives on)
-    cache_rows: int = 0  # cross-partition negatives: cached rows per partition (0: PBG, bucket only)
 
 
 def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
@@ -134,32 +133,21 @@ def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, ke
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
     k_l, k_r = jax.random.split(key)
     u = neg.num_uniform if not neg.all_negs else 0
-    cross = bool(neg.cache_rows) and layout.cache_lo is not None
-    types = jnp.asarray(model.relation_types)[batch.rel[:, 0]] if cross else None  # [C, 2]
-
-    def draw(k, lo, n, side):
-        if not cross:
-            return uniform_rows(k, lo, n, u)
-        t = types[:, side]
-        return cross_partition_rows(k, lo, n, layout.part[t, side], layout.cache_lo[t], layout.count[t],
-                                    layout.nparts[t], u, neg.cache_rows)
-
     parts = [lhs_ids]
     if u and neg.sides[0]:
-        parts.append(draw(k_l, lo_l, n_l, 0))
+        parts.append(uniform_rows(k_l, lo_l, n_l, u))
     parts.append(rhs_ids)
     if u and neg.sides[1]:
-        parts.append(draw(k_r, lo_r, n_r, 1))
+        parts.append(uniform_rows(k_r, lo_r, n_r, u))
     return jnp.concatenate(parts, axis=1)
 
 
 def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: float, eps: float,
-                     num_rows: int, groups: int = 1, frozen_from: int | None = None):
+                     num_rows: int, groups: int = 1):
     """fn(state, tables, block: Batch [S, C, P], num_batches, layout) -> (state, tables, stats).
 
     Runs `num_batches` (<= S) batches of the block; state and tables (K = num_rows real rows plus
-    the scratch row) are donated. Rows from `frozen_from` on (the cross-partition caches: copies
-    of partitions that are not resident) serve as negatives but are never updated.
+    the scratch row) are donated.
     stats: {"loss", "reg", "count", "nonfinite"} float32 sums over the block.
     """
     opt = relation_optimizer(relation_lr, eps)
@@ -195,8 +183,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             )
             ok = jnp.isfinite(total)
             # a non-finite batch updates nothing (the host stops the run on seeing the count)
-            keep = ok if frozen_from is None else ok & (uniq < frozen_from)[:, None]
-            g_rows = jnp.where(keep, g_rows, 0.0)
+            g_rows = jnp.where(ok, g_rows, 0.0)
             emb, acc = sparse_row_adagrad(tables.emb, tables.acc, uniq, rows, g_rows, lr, eps)
             tables = Tables(emb, acc)
         g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
@@ -317,9 +304,8 @@ def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int
 def make_slot_ops(init_scale: float):
     """Jitted working-table edits (table donated): load rows into a slot, or initialise a slot.
 
-    put(tables, start, emb [M, D], acc [M]) -> tables; init(tables, start, key, rows=M) -> tables;
-    sample(tables, start, n, dest, key, rows) -> tables (cross-partition cache refresh);
-    get(tables, start, rows=M) -> (emb, acc). One compile per slot capacity M.
+    put(tables, start, emb [M, D], acc [M]) -> tables; init(tables, start, key, rows=M) -> tables.
+    One compile per slot capacity M.
     """
 
     def _put(tables: Tables, start: Array, emb: Array, acc: Array) -> Tables:
@@ -335,16 +321,9 @@ def make_slot_ops(init_scale: float):
         emb = init_scale * jax.random.normal(key, (rows, tables.emb.shape[1]), jnp.float32)
         return _put(tables, start, emb, jnp.zeros((rows,), jnp.float32))
 
-    @partial(jax.jit, donate_argnums=(0,), static_argnames=("rows",))
-    def sample(tables: Tables, start: Array, n: Array, dest: Array, key: Array, rows: int) -> Tables:
-        """Copy `rows` random rows of [start, start + n) to [dest, dest + rows) (the cache)."""
-        idx = start + jnp.minimum((jax.random.uniform(key, (rows,)) * n).astype(jnp.int32), n - 1)
-        return Tables(jax.lax.dynamic_update_slice_in_dim(tables.emb, tables.emb[idx], dest, 0),
-                      jax.lax.dynamic_update_slice_in_dim(tables.acc, tables.acc[idx], dest, 0))
-
     @partial(jax.jit, static_argnames=("rows",))
     def get(tables: Tables, start: Array, rows: int) -> tuple[Array, Array]:
         return (jax.lax.dynamic_slice_in_dim(tables.emb, start, rows, 0),
                 jax.lax.dynamic_slice_in_dim(tables.acc, start, rows, 0))
 
-    return put, init, get, sample
+    return put, init, get

@@ -62,8 +62,7 @@ def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: i
     nb = n.num_batch_negs if num_batch is None else num_batch
     nu = n.num_uniform_negs if num_uniform is None else num_uniform
     return NegativeSpec(num_uniform=nu, use_batch=nb > 0, all_negs=n.all_negs,
-                        sides=(not n.disable_lhs_negs, not n.disable_rhs_negs),
-                        cache_rows=n.cross_partition_rows)
+                        sides=(not n.disable_lhs_negs, not n.disable_rhs_negs))
 
 
 def chunk_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:
@@ -92,8 +91,7 @@ def partition_layout(cfg: TrainConfig, ds: Dataset) -> PartitionLayout:
     counts = {t: ds.num_entities(t) for t in ds.entity_types}
     parts = {t: cfg.entities[t].num_partitions for t in ds.entity_types}
     seed = ds.partition_seed if ds.partition_seed is not None else cfg.training.seed
-    cache = cfg.negatives.cross_partition_rows if not cfg.negatives.all_negs else 0
-    return PartitionLayout.build(counts, parts, seed, cache)
+    return PartitionLayout.build(counts, parts, seed)
 
 
 def fingerprint(cfg: TrainConfig, ds: Dataset) -> dict[str, Any]:
@@ -174,11 +172,9 @@ class Trainer:
         self.neg = negative_spec(cfg)
         relation_lr = cfg.optimizer.relation_lr or cfg.optimizer.lr
         k, d = self.layout.num_rows, cfg.model.dimension
-        caches = [c for c in self.layout.cache_start if c >= 0]
         self.train_block = make_train_block(self.model, self.neg, cfg.optimizer.lr, relation_lr,
-                                            cfg.optimizer.eps, k, compute_groups(cfg),
-                                            min(caches) if caches else None)
-        self.put_slot, self.init_slot, self.get_slot, self.sample_slot = make_slot_ops(cfg.model.init_scale)
+                                            cfg.optimizer.eps, k, compute_groups(cfg))
+        self.put_slot, self.init_slot, self.get_slot = make_slot_ops(cfg.model.init_scale)
         if self.cluster.distributed:
             flat = [tp.name for tp in self.layout.types if tp.num_partitions == 1]
             if flat:
@@ -188,17 +184,11 @@ class Trainer:
         self.state = init_state(self.model, t.seed * 1000 + self.cluster.rank, t.rng_impl, relation_lr,
                                 cfg.optimizer.eps)
         self.tables = Tables(jnp.zeros((k + 1, d), jnp.float32), jnp.zeros((k + 1,), jnp.float32))
-        for t, tp in enumerate(self.layout.types):  # cross-partition caches start as fresh init
-            if self.layout.cache_start[t] >= 0:
-                key = jax.random.key(hash((cfg.training.seed, t, -1)) % (2**31))
-                self.tables = self.init_slot(self.tables, self.layout.cache_start[t], key,
-                                             rows=self.layout.cache_rows * tp.num_partitions)
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
         self.progress = {"epoch": 0, "chunk": 0, "bucket": 0}
         self.history: list[dict[str, Any]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jgraph-batches")
         self._since_commit = 0
-        self._loads = 0
         self._round_start = None  # distributed: relation parameters when the round began
         self.group_of_rel = chunk_groups(cfg, ds)
         self._restore()
@@ -266,12 +256,6 @@ class Trainer:
             else:
                 self.tables = self.put_slot(self.tables, start, data[0], data[1])
             self.resident[(t, slot)] = part
-            if self.layout.cache_start[t] >= 0:  # refresh this partition's cached sample
-                q = self.layout.cache_rows
-                key = jax.random.key(hash((self.cfg.training.seed, t, part, self._loads)) % (2**31))
-                self.tables = self.sample_slot(self.tables, start, int(tp.sizes[part]),
-                                               self.layout.cache_start[t] + part * q, key, rows=q)
-            self._loads += 1
 
     def _batches(self, step: Step, edges: Future, seed: int) -> tuple[Batches, Layout]:
         layout = self.layout.layout(step.bucket, step.slot_of)
@@ -283,7 +267,7 @@ class Trainer:
         rng = np.random.default_rng([self.cfg.training.seed, seed, *step.bucket])
         b = make_batches(lhs, rhs, rel, w, group, self.chunk, self.chunks_per_batch,
                          self.cfg.training.batches_per_dispatch, rng)
-        return b, Layout(*(None if f is None else jnp.asarray(f) for f in layout))
+        return b, Layout(jnp.asarray(layout.lo), jnp.asarray(layout.n))
 
     # ------------------------------------------------------------------ training
     def compile(self) -> float:
@@ -291,8 +275,8 @@ class Trainer:
         s, c, p = self.cfg.training.batches_per_dispatch, self.chunks_per_batch, self.chunk
         block = Batch(jnp.full((s, c, p), -1, jnp.int32), jnp.full((s, c, p), -1, jnp.int32),
                       jnp.zeros((s, c, p), jnp.int32), jnp.zeros((s, c, p), jnp.float32))
-        example = self.layout.layout((0, 0), {})  # the pytree structure every bucket's layout has
-        layout = Layout(*(None if f is None else jnp.asarray(f) for f in example))
+        t = len(self.layout.types)
+        layout = Layout(jnp.zeros((t, 2), jnp.int32), jnp.ones((t, 2), jnp.int32))
         t0 = time.perf_counter()
         self.state, self.tables, stats = self.train_block(self.state, self.tables, block, jnp.int32(0),
                                                           layout)

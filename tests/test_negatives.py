@@ -75,25 +75,3 @@ def test_gather_ids_use_each_chunks_typed_regions():
     assert only_rhs.shape == (2, 6 + u)
     np.testing.assert_array_equal(only_rhs[0, :6], [1, 2, 3, 31, 32, 33])
     assert set(only_rhs[0, 6:].tolist()) <= set(range(30, 38))
-
-
-def test_cross_partition_rows_cover_the_whole_type():
-    """With a cache of q rows per partition, a chunk's uniform draws fall in its resident
-    partition with probability n / count and otherwise in the cached segments of the OTHER
-    partitions (never the resident partition's own stale segment)."""
-    from jgraph.negatives import cross_partition_rows
-
-    lo = jnp.asarray([0, 100], jnp.int32)  # two chunks, resident partitions at rows 0 and 100
-    n = jnp.asarray([25, 25], jnp.int32)
-    part = jnp.asarray([0, 2], jnp.int32)  # partition indices of those
-    cache_lo, q, p = 1000, 10, 4  # segments: partition k at [1000 + 10 k, 1010 + 10 k)
-    rows = np.asarray(cross_partition_rows(jax.random.key(0), lo, n, part, jnp.full(2, cache_lo),
-                                           jnp.full(2, 100), jnp.full(2, p), 4000, q))
-    for c, (start, own) in enumerate([(0, 0), (100, 2)]):
-        here = (rows[c] >= start) & (rows[c] < start + 25)
-        cached = rows[c] >= cache_lo
-        assert np.all(here | cached)
-        assert abs(here.mean() - 0.25) < 0.03
-        seg = (rows[c][cached] - cache_lo) // q
-        assert set(seg.tolist()) == set(range(p)) - {own}
-        assert np.all((rows[c][cached] - cache_lo) < p * q)
