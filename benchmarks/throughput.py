@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import pyarrow as pa
 
 from jgraph.config import TrainConfig
 from jgraph.data.dataset import Dataset, Edges
+from jgraph.memory import peak_rss_mib
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train import load_plugins
 from jgraph.trainer import Trainer
@@ -83,7 +83,7 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     for dim, op in runs:
         r = measure(args, dim, op, args.comparator, args.loss)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss = peak_rss_mib()
         print(f"d={dim} operator={op} comparator={args.comparator} loss={args.loss}: "
               f"{r['edges_per_s']:,.0f} edges/s ({r['edges']:,} edges, epoch wall {r['wall_s']:.1f}s, "
               f"compile {r['compile_s']:.1f}s, peak RSS {rss:,.0f} MiB)", flush=True)

@@ -161,7 +161,10 @@ class StorageConfig:
 
     checkpoint_dir: str | None = None  # path or kvstore URL; None = <run dir>/checkpoint
     save: bool = True  # commit checkpoints (at every epoch end, and see below)
-    checkpoint_every_buckets: int = 1  # also commit after this many buckets (0 = epoch ends only)
+    checkpoint_every_buckets: int = 0  # also commit after this many buckets (0: off)
+    checkpoint_every_seconds: float = 300.0  # also commit when this long has passed since the last
+    #   commit (0: off). A commit writes the resident partitions, so every bucket costs IO (at P=16,
+    #   2M x 100: 225k edges/s committing every bucket vs 428k at epoch ends only)
     checkpoint_preservation_interval: int | None = None  # keep snapshots/epoch_N every N epochs
     init_path: str | None = None  # warm start from this run's checkpoint (entities matched by name)
     edge_dir: str | None = None  # bucketed edges in TensorStore here (written once), read per

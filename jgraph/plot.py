@@ -98,12 +98,7 @@ def plot_runs(runs: list[Run | str | Path], out: str | Path, labels: list[str] |
             ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, out)
 
 
 def plot_bars(measured: dict[str, Run], published: dict[str, dict[str, Any]], metrics: list[str],
@@ -137,6 +132,10 @@ def plot_bars(measured: dict[str, Run], published: dict[str, dict[str, Any]], me
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title)
+    return _save(plt, fig, out)
+
+
+def _save(plt, fig, out: str | Path) -> Path:
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,6 @@ import importlib
 import json
 import logging
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jgraph.config import TrainConfig, register_configs, to_config, validate
+from jgraph.memory import peak_rss_mib
 
 log = logging.getLogger("jgraph")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -36,18 +36,6 @@ def load_plugins(names: list[str]) -> None:
             importlib.import_module(name)
         except ImportError as e:
             raise ImportError(f"plugins: cannot import {name!r}: {e}") from e
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM; ru_maxrss can include a forking parent's)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def check_names(cfg: TrainConfig) -> None:

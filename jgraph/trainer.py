@@ -189,6 +189,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jgraph-batches")
         self._since_commit = 0
+        self._last_commit = time.perf_counter()
         self._round_start = None  # distributed: relation parameters when the round began
         self.group_of_rel = chunk_groups(cfg, ds)
         self._restore()
@@ -234,6 +235,7 @@ class Trainer:
         self.store.write_params(state_arrays(self.state))
         self.store.commit(dict(self.progress), self._manifest_extra())
         self._since_commit = 0
+        self._last_commit = time.perf_counter()
 
     def _write_slot(self, t: int, part: int, slot: int) -> None:
         tp = self.layout.types[t]
@@ -397,7 +399,10 @@ class Trainer:
                 self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
                 self._end_round(rounds[k], k, epoch, chunk)
                 self.resident = after
-            elif cfg.storage.save and every and self._since_commit >= every and done < len(rounds):
+            elif cfg.storage.save and done < len(rounds) and (
+                    (every and self._since_commit >= every)
+                    or (cfg.storage.checkpoint_every_seconds
+                        and time.perf_counter() - self._last_commit >= cfg.storage.checkpoint_every_seconds)):
                 self.progress = {"epoch": epoch, "chunk": chunk, "bucket": done}
                 self.commit()
             io_wait += wait + time.perf_counter() - tc  # a commit waits for its writes

@@ -27,7 +27,6 @@ printed and kept in dataset.json (`import.bad_rows`, `import.bad_examples`).
 from __future__ import annotations
 
 import os
-import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from jgraph.data.prepared import META, PreparedWriter
 from jgraph.data.reader import BadRows, EdgeBatch, EdgeReader, prefetch
 from jgraph.data.spill import ColumnSpill, RecordSpill, Staging
 from jgraph.data.tsv import DataError
+from jgraph.memory import peak_rss_mib
 from jgraph.partition import PartitionLayout
 
 SPLITS = ("train", "valid", "test")
@@ -185,19 +185,6 @@ class _Reading:
             s.close()
         for w in self.names.values():
             w.close()
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory: VmHWM (Linux), else ru_maxrss. (ru_maxrss of a child
-    started by fork/vfork + exec also counts the parent's memory at the fork.)"""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _uniform(seed: int, index: np.ndarray) -> np.ndarray:
