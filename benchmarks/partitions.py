@@ -49,7 +49,7 @@ def main() -> None:
     p.add_argument("--edges", type=int, default=20_000_000)
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--parts", type=int, nargs="+", default=[1, 4, 16])
-    p.add_argument("--every", type=int, default=1, help="storage.checkpoint_every_buckets")
+    p.add_argument("--every", type=int, default=0, help="storage.checkpoint_every_buckets (0: time-based)")
     p.add_argument("--workdir", default=None, help="where data and checkpoints go (default: a temp dir)")
     args = p.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="jgraph-partitions-"))

@@ -132,9 +132,10 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         if not cluster.primary:  # process 0 evaluates and writes the metrics
             log.info("process %d done: %d epochs in %.1fs", cluster.rank, len(history), train_seconds)
             return {"history": history, "train_seconds": train_seconds, "process": cluster.rank}
-        emb, offsets = trainer.full_tables()
         evaluation: dict[str, Any] = {}
         t0 = time.perf_counter()
+        # evaluation ranks against whole entity types: it gathers every partition into memory
+        emb, offsets = trainer.full_tables() if cfg.eval.splits else (None, None)
         for split in cfg.eval.splits:
             if split not in ds.splits:
                 log.warning("eval: no %s split, skipped", split)

@@ -43,7 +43,7 @@ class CheckpointStore:
     """Partition tables and relation parameters of one run, versioned (see module docstring)."""
 
     def __init__(self, location: str, context: ts.Context | None = None, io_threads: int = 4,
-                 collect: bool = True) -> None:
+                 collect: bool = True, max_pending_writes: int = 2) -> None:
         self.url = kv.base_url(location)
         self.context = context or ts.Context()
         self.kv = kv.open_kvstore(self.url, self.context)
@@ -55,6 +55,8 @@ class CheckpointStore:
         self._other_futures: list[Future] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(io_threads, thread_name_prefix="jgraph-io")
+        # each pending write holds a copy of its partition: at most this many at once (memory bound)
+        self._write_slots = threading.BoundedSemaphore(max_pending_writes)
         if collect and self.manifest is not None:
             self.collect_garbage()  # leftovers of a crash between writes and the switch
         self.bytes_written = 0
@@ -116,18 +118,23 @@ class CheckpointStore:
     def write_partition(self, etype: str, part: int, emb: np.ndarray, acc: np.ndarray) -> Future:
         """Write a partition for the next version in the background; returns its future.
 
-        A later read of the same partition waits for this write."""
+        A later read of the same partition waits for this write. With `max_pending_writes` writes
+        already in flight this call waits, so the copies held for writing stay bounded."""
         key = self.partition_key(etype, part)
         prev = self._futures.get((etype, part))
 
         def work() -> None:
-            if prev is not None:
-                prev.result()  # keep writes of one partition in order
-            t0 = time.perf_counter()
-            write_array(kv.join(self.url, key, "emb"), emb, self.context)
-            write_array(kv.join(self.url, key, "acc"), acc, self.context)
-            self.io_seconds += time.perf_counter() - t0
+            try:
+                if prev is not None:
+                    prev.result()  # keep writes of one partition in order
+                t0 = time.perf_counter()
+                write_array(kv.join(self.url, key, "emb"), emb, self.context)
+                write_array(kv.join(self.url, key, "acc"), acc, self.context)
+                self.io_seconds += time.perf_counter() - t0
+            finally:
+                self._write_slots.release()
 
+        self._write_slots.acquire()  # waits while max_pending_writes writes are in flight
         with self._lock:
             self._pending_tables.setdefault(etype, {})[str(part)] = key
             fut = self._pool.submit(work)
