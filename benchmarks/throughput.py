@@ -21,25 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-
 from jgraph.config import TrainConfig
-from jgraph.data.dataset import Dataset, Edges
+from jgraph.data.generate import random_dataset
 from jgraph.memory import peak_rss_mib
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train import load_plugins
 from jgraph.trainer import Trainer
-
-
-def graph(nodes: int, edges: int, seed: int = 0) -> Dataset:
-    rng = np.random.default_rng(seed)
-    lhs = rng.integers(nodes, size=edges)
-    rhs = rng.integers(nodes, size=edges)
-    names = pa.array(np.arange(nodes).astype(str))
-    ds = Dataset("generated", ["entity"], {"entity": names}, ["edge"], np.zeros((1, 2), np.int32))
-    ds.splits["train"] = Edges(lhs, rhs, np.zeros(edges, np.int32))
-    return ds
 
 
 def measure(args, dim: int, operator: str, comparator: str, loss: str) -> dict:
@@ -51,7 +38,7 @@ def measure(args, dim: int, operator: str, comparator: str, loss: str) -> dict:
     cfg.training.batches_per_dispatch = args.dispatch
     cfg.training.rng_impl = args.rng
     cfg.storage.save = False
-    ds = graph(args.nodes, args.edges)
+    ds = random_dataset(args.nodes, args.edges)
     trainer = Trainer(cfg, ds, CheckpointStore("memory://"))
     compile_s = trainer.compile()  # a call that runs no batch: the epoch below is steady state
     t0 = time.perf_counter()

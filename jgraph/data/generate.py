@@ -29,3 +29,17 @@ def random_prepared(location: str, nodes: int, edges: int, parts: int, seed: int
     ids = rng.integers(nodes, size=(2, test_edges))
     w.write_split("test", Edges(ids[0], ids[1], np.zeros(test_edges, np.int32)))
     w.finish()
+
+
+def random_dataset(nodes: int, edges: int, seed: int = 0):
+    """A random graph in memory (one entity type, one relation): the throughput benchmarks' input."""
+    import pyarrow as pa
+
+    from jgraph.data.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    names = pa.array(np.arange(nodes).astype(str))
+    ds = Dataset("generated", ["entity"], {"entity": names}, ["edge"], np.zeros((1, 2), np.int32))
+    ds.splits["train"] = Edges(rng.integers(nodes, size=edges), rng.integers(nodes, size=edges),
+                               np.zeros(edges, np.int32))
+    return ds

@@ -1,0 +1,108 @@
+"""The speed suite: PyTorch-BigGraph's table, side by side, with the roofline.
+
+    python benchmarks/suite.py                 # every row (about 10 minutes on 2 cores)
+    python benchmarks/suite.py --rows d100-dot-softmax d400-dot-softmax --edges 2000000
+
+Each row trains one epoch of a generated graph (1M nodes, 10M edges, one relation, batch 1000,
+chunks of 50: 50 batch + 50 uniform negatives per side unless the row says otherwise) and prints
+edges/s, PBG's figure on the same 2-core machine and the ratio, the share of the compute roofline,
+compile time and peak RSS. Roofline: a scoring matmul is 2 FLOPs per multiply-add; each positive
+is scored against N negatives per side, forward and backward (x3), so about 12 * N * D FLOPs per
+edge; the peak is measured here with a large fp32 matmul. Rows are appended to
+benchmarks/results/suite.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jgraph.config import TrainConfig
+from jgraph.data.generate import random_dataset
+from jgraph.memory import peak_rss_mib
+from jgraph.storage.checkpoint import CheckpointStore
+from jgraph.train import load_plugins
+from jgraph.trainer import Trainer
+
+ROWS = {  # name: (dimension, operator, loss, uniform negatives, partitions, PBG edges/s or None)
+    "d100-dot-softmax": (100, "none", "softmax", 50, 1, 166_000),
+    "d100-dot-ranking": (100, "none", "ranking", 50, 1, 200_000),
+    "d100-complex-softmax": (100, "complex_diagonal", "softmax", 50, 1, 158_000),
+    "d100-dot-softmax-p4": (100, "none", "softmax", 50, 4, 252_000),
+    "d400-dot-softmax": (400, "none", "softmax", 50, 1, 66_000),
+    "d400-complex-softmax": (400, "complex_diagonal", "softmax", 50, 1, 59_000),
+    "d200-dot-softmax": (200, "none", "softmax", 50, 1, None),
+    "d100-dot-softmax-u1000": (100, "none", "softmax", 1000, 1, None),
+    "d100-dot-softmax-p16": (100, "none", "softmax", 50, 16, None),
+}
+
+
+def peak_gflops() -> float:
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((2048, 2048)), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(5):
+        f(a).block_until_ready()
+    return 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
+
+
+def run_row(name: str, nodes: int, edges: int) -> dict:
+    dim, op, loss, uniform, parts, pbg = ROWS[name]
+    cfg = TrainConfig()
+    cfg.model.dimension, cfg.model.operator, cfg.model.comparator = dim, op, "dot"
+    cfg.loss.name = loss
+    cfg.negatives.num_batch_negs, cfg.negatives.num_uniform_negs = 50, uniform
+    cfg.training.batch_size, cfg.training.num_epochs = 1000, 1
+    cfg.entities["entity"].num_partitions = parts
+    cfg.storage.save = False
+    trainer = Trainer(cfg, random_dataset(nodes, edges), CheckpointStore("memory://"))
+    compile_s = trainer.compile()
+    stats = trainer.train_pass(0, 0, 0)
+    trainer.close()
+    eps = stats["count"] / stats["wall_seconds"]
+    flops = 12 * (50 + uniform) * dim
+    return {"row": name, "edges_per_s": eps, "pbg": pbg, "flops_per_edge": flops,
+            "compile_s": compile_s, "rss_mib": peak_rss_mib()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    p.add_argument("--nodes", type=int, default=1_000_000)
+    p.add_argument("--edges", type=int, default=10_000_000)
+    args = p.parse_args()
+    load_plugins(["models"])
+    peak = peak_gflops()
+    print(f"fp32 matmul peak here: {peak:.0f} GFLOP/s ({jax.default_backend()})", flush=True)
+    out = Path(__file__).parent / "results" / "suite.csv"
+    out.parent.mkdir(exist_ok=True)
+    head = ("row", "edges/s", "PBG", "x PBG", "roofline", "compile", "RSS")
+    print(f"{head[0]:24s} " + " ".join(f"{h:>8s}" for h in head[1:]))
+    for name in args.rows:
+        r = run_row(name, args.nodes, args.edges)
+        roof = r["edges_per_s"] * r["flops_per_edge"] / (peak * 1e9)
+        ratio = f"{r['edges_per_s'] / r['pbg']:.1f}" if r["pbg"] else "-"
+        pbg = f"{r['pbg'] / 1e3:.0f}k" if r["pbg"] else "-"
+        print(f"{name:24s} {r['edges_per_s']:>10,.0f} {pbg:>8s} {ratio:>6s} {roof:>8.0%} "
+              f"{r['compile_s']:>6.1f}s {r['rss_mib']:>6,.0f}MB", flush=True)
+        new = not out.exists()
+        with open(out, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["time", "host", "backend", "row", "nodes", "edges", "edges_per_s",
+                            "pbg_edges_per_s", "roofline_share", "peak_gflops", "compile_s", "peak_rss_mib"])
+            w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), jax.default_backend(), name,
+                        args.nodes, args.edges, round(r["edges_per_s"]), r["pbg"] or "", round(roof, 3),
+                        round(peak), round(r["compile_s"], 2), round(r["rss_mib"])])
+
+
+if __name__ == "__main__":
+    main()
