@@ -133,6 +133,7 @@ class TrainingConfig:
     rng_impl: str = "threefry"  # jax PRNG: threefry (default) | rbg | unsafe_rbg (faster)
     log_every_dispatches: int = 20  # pull metrics to the host (and check for NaN) this often
     progress: bool = True  # tqdm progress bar
+    tensorboard: bool = False  # also TensorBoard event files in <run dir>/tensorboard (tensorboardX)
 
 
 @dataclass

@@ -61,6 +61,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     from jgraph.metrics import chance_mrr
     from jgraph.ranking import full_ranking, sampled_ranking
     from jgraph.storage.checkpoint import CheckpointStore
+    from jgraph.tensorboard import EventLog
     from jgraph.trainer import Trainer
 
     logging.getLogger("jax").setLevel(logging.WARNING)
@@ -84,6 +85,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     ckpt = cfg.storage.checkpoint_dir or (str(out / "checkpoint") if cfg.storage.save else "memory://")
     store = CheckpointStore(ckpt, collect=cluster.primary)
     jsonl = open(out / "metrics.jsonl", "a")
+    events = EventLog(out / "tensorboard" if cfg.training.tensorboard and cluster.primary else None)
     trainer: Trainer | None = None
 
     def on_epoch(epoch: int, stats: dict) -> None:
@@ -101,6 +103,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
                  stats["wall_seconds"], extra)
         jsonl.write(json.dumps(stats) + "\n")
         jsonl.flush()
+        events.epoch(stats)
 
     buckets_log = open(out / "buckets.jsonl", "a")
 
@@ -149,8 +152,10 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
                                                  cfg.eval.max_edges)
             evaluation[split] = res
         eval_seconds = time.perf_counter() - t0
+        events.evaluation(evaluation, len(history))
     finally:
         jsonl.close()
+        events.close()
         buckets_log.close()
         if trainer is not None:
             trainer.close()
