@@ -19,6 +19,8 @@ Metric names (`metric_value`):
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
 import math
 import os
@@ -211,6 +213,30 @@ def run_plan(plan: list[tuple[str, list[str], Path]], repo: str | Path, dry_run:
         infos.append(launch(train_args(overrides, run_dir, multirun), run_dir, env, overrides, cwd=repo,
                             dry_run=dry_run))
     return infos
+
+
+def finished_runs(root: str | Path, names) -> dict[str, Run]:
+    """{name: the run in root/name} for each of `names` whose folder holds metrics.json, in order."""
+    return {n: read_run(Path(root) / n) for n in names if (Path(root) / n / "metrics.json").is_file()}
+
+
+def experiment_parser(doc: str, here: Path) -> argparse.ArgumentParser:
+    """The options every experiments/*/run.py takes (--results, --dry-run, --fresh, extra
+    overrides); the script adds its own before parsing. `doc`: its docstring, `here`: its folder."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--results", type=Path, default=here / "results")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    ap.add_argument("--fresh", action="store_true", help="run again what already finished")
+    ap.add_argument("overrides", nargs="*", help="extra config overrides for every run")
+    return ap
+
+
+def run_report(here: Path, results: Path) -> int:
+    """Run `here`/report.py's main on `results` (an experiment's run script ends with its report)."""
+    spec = importlib.util.spec_from_file_location(f"{here.name}_report", here / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    return report.main(["--results", str(results)])
 
 
 def relative_to(path: str | Path, root: str | Path) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jgraph.plot import plot_bars, plot_runs
 from jgraph.report import markdown_table, provenance, published_vs_jgraph
-from jgraph.runs import read_run
+from jgraph.runs import finished_runs
 
 HERE = Path(__file__).resolve().parent
 DATA_NAMES = {"fb15k237": "FB15k-237", "fb15k": "FB15k"}
@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=HERE / "results")
     a = ap.parse_args(argv)
     res = a.results
-    runs = {d: read_run(res / "runs" / d) for d in DATA_NAMES
-            if (res / "runs" / d / "metrics.json").is_file()}
+    runs = finished_runs(res / "runs", DATA_NAMES)
     if not runs:
         print(f"{res}/runs: no finished run yet (python experiments/kbc_complex_n3/run.py)", file=sys.stderr)
         return 1

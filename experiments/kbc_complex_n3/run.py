@@ -13,12 +13,10 @@ is skipped unless --fresh). Then report.py writes results/README.md and the PNG.
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-from jgraph.runs import relative_to, run_plan
+from jgraph.runs import experiment_parser, relative_to, run_plan, run_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -31,20 +29,13 @@ def plan(data: str, results: Path, extra: list[str]) -> list[tuple[str, list[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = experiment_parser(__doc__, HERE)
     ap.add_argument("--data", default="fb15k237", choices=DATASETS)
-    ap.add_argument("--results", type=Path, default=HERE / "results")
-    ap.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
-    ap.add_argument("--fresh", action="store_true", help="run again a run that already finished")
-    ap.add_argument("overrides", nargs="*", help="extra config overrides")
     a = ap.parse_args(argv)
     run_plan(plan(a.data, a.results, a.overrides), REPO, a.dry_run, a.fresh)
     if a.dry_run:
         return 0
-    spec = importlib.util.spec_from_file_location("kbc_complex_n3_report", HERE / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
-    return report.main(["--results", str(a.results)])
+    return run_report(HERE, a.results)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jgraph.plot import plot_bars, plot_runs
 from jgraph.report import comparison_rows, markdown_table, provenance
-from jgraph.runs import read_run
+from jgraph.runs import finished_runs
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"complex": "ComplEx", "transe": "TransE"}
@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
              "Written by `python experiments/pbg_fb15k/report.py` from the runs below "
              "(made by `python experiments/pbg_fb15k/run.py`).", "", PROTOCOL, ""]
     for data in datasets:
-        runs = {m: read_run(res / "runs" / data / m) for m in MODELS
-                if (res / "runs" / data / m / "metrics.json").is_file()}
+        runs = finished_runs(res / "runs" / data, MODELS)
         name = DATA_NAMES[data]
         lines += [f"## {name}", ""]
         rows = []

@@ -12,12 +12,10 @@ finished run is skipped unless --fresh). Then report.py writes results/README.md
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-from jgraph.runs import relative_to, run_plan
+from jgraph.runs import experiment_parser, relative_to, run_plan, run_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -37,25 +35,14 @@ def plan(data: str, models: list[str], results: Path, extra: list[str]) -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = experiment_parser(__doc__, HERE)
     ap.add_argument("--data", default="fb15k237", choices=DATASETS)
     ap.add_argument("--models", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
-    ap.add_argument("--results", type=Path, default=HERE / "results")
-    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    ap.add_argument("--fresh", action="store_true", help="run again runs that already finished")
-    ap.add_argument("overrides", nargs="*", help="extra config overrides for every run")
     a = ap.parse_args(argv)
     run_plan(plan(a.data, a.models, a.results, a.overrides), REPO, a.dry_run, a.fresh)
     if a.dry_run:
         return 0
-    return load_report().main(["--results", str(a.results)])
-
-
-def load_report():
-    spec = importlib.util.spec_from_file_location("pbg_fb15k_report", HERE / "report.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return run_report(HERE, a.results)
 
 
 if __name__ == "__main__":

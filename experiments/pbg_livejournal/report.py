@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jgraph.plot import plot_bars, plot_runs
 from jgraph.report import fmt, provenance, published_vs_jgraph
-from jgraph.runs import metric_value, read_run
+from jgraph.runs import finished_runs, metric_value
 
 HERE = Path(__file__).resolve().parent
 DATA_NAMES = {"blogcatalog": "BlogCatalog", "livejournal": "LiveJournal"}
@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=HERE / "results")
     a = ap.parse_args(argv)
     res = a.results
-    runs = {d: read_run(res / "runs" / d) for d in DATA_NAMES
-            if (res / "runs" / d / "metrics.json").is_file()}
+    runs = finished_runs(res / "runs", DATA_NAMES)
     if not runs:
         print(f"{res}/runs: no finished run yet (python experiments/pbg_livejournal/run.py)", file=sys.stderr)
         return 1

@@ -16,12 +16,10 @@ Run directory: results/runs/<data>/ (a finished run is skipped unless --fresh).
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-from jgraph.runs import relative_to, run_plan
+from jgraph.runs import experiment_parser, relative_to, run_plan, run_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -42,23 +40,16 @@ def plan(data: str, results: Path, eval_negs: int, extra: list[str]) -> list[tup
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = experiment_parser(__doc__, HERE)
     ap.add_argument("--data", default="blogcatalog", choices=list(DATA_OVERRIDES))
     ap.add_argument("--eval-negs", type=int, default=1000,
                     help="batch and uniform negatives each in the sampled ranking (default 1000 + 1000, "
                          "PBG's eval_num_batch_negs / eval_num_uniform_negs)")
-    ap.add_argument("--results", type=Path, default=HERE / "results")
-    ap.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
-    ap.add_argument("--fresh", action="store_true", help="run again a run that already finished")
-    ap.add_argument("overrides", nargs="*", help="extra config overrides")
     a = ap.parse_args(argv)
     run_plan(plan(a.data, a.results, a.eval_negs, a.overrides), REPO, a.dry_run, a.fresh)
     if a.dry_run:
         return 0
-    spec = importlib.util.spec_from_file_location("pbg_livejournal_report", HERE / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
-    return report.main(["--results", str(a.results)])
+    return run_report(HERE, a.results)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,10 @@ their wall times; finished steps are skipped unless --fresh).
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-from jgraph.runs import data_env, launch, relative_to, run_plan
+from jgraph.runs import data_env, experiment_parser, launch, relative_to, run_plan, run_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -43,12 +41,8 @@ def classify_args(run_dir: Path, labels: str, repeats: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = experiment_parser(__doc__, HERE)
     ap.add_argument("--repeats", type=int, default=10, help="random splits per training fraction")
-    ap.add_argument("--results", type=Path, default=HERE / "results")
-    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    ap.add_argument("--fresh", action="store_true", help="run again steps that already finished")
-    ap.add_argument("overrides", nargs="*", help="extra config overrides for the training run")
     a = ap.parse_args(argv)
     ((_, _, run_dir),) = steps = plan(a.results, a.overrides)
     run_plan(steps, REPO, a.dry_run, a.fresh)
@@ -59,10 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                info_name="classify_info.json", dry_run=a.dry_run)
     if a.dry_run:
         return 0
-    spec = importlib.util.spec_from_file_location("pbg_youtube_report", HERE / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
-    return report.main(["--results", str(a.results)])
+    return run_report(HERE, a.results)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,11 @@ results/README.md with both tables. A finished sweep (summary.md present) is ski
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 from pathlib import Path
 
-from jgraph.runs import relative_to, run_plan
+from jgraph.runs import experiment_parser, relative_to, run_plan, run_report
 from jgraph.sweeps.summary import summarize
 
 HERE = Path(__file__).resolve().parent
@@ -46,12 +45,8 @@ def optuna_plugin() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = experiment_parser(__doc__, HERE)
     ap.add_argument("--which", default="both", choices=[*SWEEPS, "both"])
-    ap.add_argument("--results", type=Path, default=HERE / "results")
-    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    ap.add_argument("--fresh", action="store_true", help="run again sweeps that already finished")
-    ap.add_argument("overrides", nargs="*", help="extra overrides for every run of the sweeps")
     a = ap.parse_args(argv)
     which = list(SWEEPS) if a.which == "both" else [a.which]
     if "optuna" in which and not a.dry_run and not optuna_plugin():
@@ -64,10 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             summarize(REPO / sweep_dir)
     if a.dry_run:
         return 0
-    spec = importlib.util.spec_from_file_location("sweeps_fb15k237_report", HERE / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
-    return report.main(["--results", str(a.results)])
+    return run_report(HERE, a.results)
 
 
 if __name__ == "__main__":
