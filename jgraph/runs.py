@@ -118,7 +118,7 @@ def metric_value(run: Run | dict[str, Any], name: str) -> float | None:
         return None
     parts = name.split(".")
     if parts[0] in ("last", "best") and len(parts) == 2:
-        values = [h[parts[1]] for h in history if _is_number(h.get(parts[1]))]
+        values = [h[parts[1]] for h in history if is_number(h.get(parts[1]))]
         if not values:
             return None
         if parts[0] == "last":
@@ -126,12 +126,12 @@ def metric_value(run: Run | dict[str, Any], name: str) -> float | None:
         return float(min(values) if lower_is_better(name) else max(values))
     if len(parts) == 1:
         v = metrics.get(name)
-        return float(v) if _is_number(v) else None
+        return float(v) if is_number(v) else None
     if len(parts) in (3, 4):
         split, proto, *side, key = parts
         node = metrics.get("eval", {}).get(split, {}).get(proto, {}).get(side[0] if side else "avg", {})
         v = node.get(key)
-        return float(v) if _is_number(v) else None
+        return float(v) if is_number(v) else None
     return None
 
 
@@ -271,8 +271,9 @@ def _last_per_epoch(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_epoch: dict[Any, dict[str, Any]] = {}
     for h in history:
         by_epoch[h.get("epoch", len(by_epoch) + 1)] = h
-    return [by_epoch[k] for k in sorted(by_epoch, key=lambda e: (not _is_number(e), e))]
+    return [by_epoch[k] for k in sorted(by_epoch, key=lambda e: (not is_number(e), e))]
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """A finite int or float (not a bool): a value worth tabulating or plotting."""
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)

@@ -8,9 +8,10 @@ small package with no TensorFlow or PyTorch dependency; view with `tensorboard -
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
+
+from jgraph.runs import is_number
 
 
 class EventLog:
@@ -33,7 +34,7 @@ class EventLog:
             return
         step = int(stats["epoch"])
         for key, value in stats.items():
-            if key != "epoch" and _is_number(value):
+            if key != "epoch" and is_number(value):
                 self._writer.add_scalar(f"train/{key}", float(value), step)
 
     def evaluation(self, evaluation: dict[str, Any], step: int) -> None:
@@ -43,14 +44,10 @@ class EventLog:
         for split, protocols in evaluation.items():
             for protocol, sides in protocols.items():
                 for name, value in sides.get("avg", {}).items():
-                    if name != "count" and _is_number(value):
+                    if name != "count" and is_number(value):
                         self._writer.add_scalar(f"{split}/{protocol}/{name}", float(value), step)
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
