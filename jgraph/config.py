@@ -110,6 +110,10 @@ class NegativesConfig:
     num_batch_negs: int = 50  # chunk size; each positive's batch negatives are its chunk's others
     num_uniform_negs: int = 50  # drawn per chunk, uniformly from the bucket's partition
     all_negs: bool = False  # every entity of the partition is a negative (1-vs-all)
+    uniform_from: str = "side"  # side: from that side's partition of the bucket (PBG); bucket:
+    #   from both of the bucket's partitions of the entity type (lhs and rhs), both resident anyway.
+    #   With P partitions, an answer then meets a competitor of another partition in 2/P of the
+    #   buckets instead of 1/P (the same with one partition)
     disable_lhs_negs: bool = False
     disable_rhs_negs: bool = False
 
@@ -171,6 +175,10 @@ class StorageConfig:
     edge_dir: str | None = None  # bucketed edges in TensorStore here (written once), read per
     #                              bucket and edge chunk instead of kept in memory
     bucket_order: str = "inside_out"  # inside_out | outside_in | affinity | random
+    prefetch_partitions: bool = True  # read the next bucket's partitions while this one trains
+    #   and write evicted ones in the background: IO hidden, at the cost of holding up to two more
+    #   partitions. false: swap at the bucket boundary, shard by shard between storage and the
+    #   working table: memory = the two resident partitions + a few shards (8 MiB each) of IO buffers.
 
 
 @dataclass
@@ -257,6 +265,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
     if not n.all_negs and n.num_batch_negs == 0 and n.num_uniform_negs == 0:
         raise ValueError("negatives: num_batch_negs and num_uniform_negs are both 0 (or set all_negs)")
+    if n.uniform_from not in ("side", "bucket"):
+        raise ValueError(f"negatives.uniform_from must be side or bucket, got {n.uniform_from!r}")
     if n.disable_lhs_negs and n.disable_rhs_negs:
         raise ValueError("negatives.disable_lhs_negs and disable_rhs_negs cannot both be true")
     chunk = chunk_size(cfg)

@@ -5,6 +5,8 @@ A batch is C chunks of P positives. On each side a positive's negatives are
   * uniform negatives: U rows drawn per chunk, with replacement, from the partition of that side's
     entity type in the current bucket (shared by the chunk's positives);
   * or, with `all_negs`, every row of that partition.
+With `uniform_from=bucket` "that partition" becomes both of the bucket's partitions of the side's
+entity type (its lhs-side and rhs-side partitions, which are resident anyway).
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ def uniform_rows(key: Array, lo: Array, n: Array, num: int) -> Array:
     u = jax.random.uniform(key, (lo.shape[0], num))
     offs = jnp.minimum((u * n[:, None]).astype(jnp.int32), jnp.maximum(n[:, None] - 1, 0))
     return lo[:, None] + offs
+
+
+def uniform_rows_of_two(key: Array, lo_a: Array, n_a: Array, lo_b: Array, n_b: Array, num: int
+                        ) -> Array:
+    """Rows drawn uniformly with replacement from the union of [lo_a, lo_a + n_a) and
+    [lo_b, lo_b + n_b) for each chunk (the same range twice when a == b). int [C] -> int32 [C, num]."""
+    u = jax.random.uniform(key, (lo_a.shape[0], num))
+    tot = (n_a + n_b)[:, None]
+    k = jnp.minimum((u * tot).astype(jnp.int32), jnp.maximum(tot - 1, 0))
+    return jnp.where(k < n_a[:, None], lo_a[:, None] + k, lo_b[:, None] + k - n_a[:, None])
 
 
 def region_mask(lo: Array, n: Array, num_rows: int) -> Array:

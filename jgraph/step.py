@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from jgraph.model import Batch, Layout, Model
-from jgraph.negatives import not_self_mask, region_mask, uniform_rows
+from jgraph.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
 from jgraph.optim import relation_optimizer, sparse_row_adagrad, unique_rows
 
 Array = Any
@@ -49,6 +49,7 @@ class NegativeSpec(NamedTuple):
     use_batch: bool
     all_negs: bool
     sides: tuple[bool, bool]  # (lhs negatives on, rhs negatives on)
+    both_partitions: bool = False  # negatives.uniform_from=bucket
 
 
 def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
@@ -58,14 +59,19 @@ def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: 
     return TrainState(jnp.zeros((), jnp.int32), key, params, opt.init(params))
 
 
-def _chunk_regions(model: Model, batch: Batch, layout: Layout) -> tuple[Array, ...]:
-    """Per chunk: (lhs lo, lhs n, rhs lo, rhs n) of the partitions negatives come from. [C] each."""
+def _chunk_regions(model: Model, batch: Batch, layout: Layout, other: bool = False
+                   ) -> tuple[Array, ...]:
+    """Per chunk: (lhs lo, lhs n, rhs lo, rhs n) of the partitions negatives come from. [C] each.
+
+    other: instead, the partitions of each side's type on the opposite side of the bucket (the
+    second region of negatives.uniform_from=bucket)."""
     types = jnp.asarray(model.relation_types)[batch.rel[:, 0]]  # [C, 2]
+    s_l, s_r = (1, 0) if other else (0, 1)
     return (
-        layout.lo[types[:, 0], 0],
-        layout.n[types[:, 0], 0],
-        layout.lo[types[:, 1], 1],
-        layout.n[types[:, 1], 1],
+        layout.lo[types[:, 0], s_l],
+        layout.n[types[:, 0], s_l],
+        layout.lo[types[:, 1], s_r],
+        layout.n[types[:, 1], s_r],
     )
 
 
@@ -88,12 +94,17 @@ def batch_scores(
     lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
     extra_l = extra_r = v_l = v_r = None
+    m_l, m_r = region_mask(lo_l, n_l, num_rows), region_mask(lo_r, n_r, num_rows)
+    if neg.both_partitions:
+        o_lo_l, o_n_l, o_lo_r, o_n_r = _chunk_regions(model, batch, layout, other=True)
+        m_l = m_l | region_mask(o_lo_l, o_n_l, num_rows)
+        m_r = m_r | region_mask(o_lo_r, o_n_r, num_rows)
     if neg.sides[0]:
         extra_l = rows
-        v_l = region_mask(lo_l, n_l, num_rows) & not_self_mask(lhs_ids, num_rows)
+        v_l = m_l & not_self_mask(lhs_ids, num_rows)
     if neg.sides[1]:
         extra_r = rows
-        v_r = region_mask(lo_r, n_r, num_rows) & not_self_mask(rhs_ids, num_rows)
+        v_r = m_r & not_self_mask(rhs_ids, num_rows)
     return model.score(params, rows[lhs_ids], rows[rhs_ids], batch, extra_l, extra_r, v_l, v_r,
                        False, neg.sides)
 
@@ -133,12 +144,26 @@ def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, ke
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
     k_l, k_r = jax.random.split(key)
     u = neg.num_uniform if not neg.all_negs else 0
+    if neg.both_partitions:
+        o_lo_l, o_n_l, o_lo_r, o_n_r = _chunk_regions(model, batch, layout, other=True)
+
+        def draw_l(k):
+            return uniform_rows_of_two(k, lo_l, n_l, o_lo_l, o_n_l, u)
+
+        def draw_r(k):
+            return uniform_rows_of_two(k, lo_r, n_r, o_lo_r, o_n_r, u)
+    else:
+        def draw_l(k):
+            return uniform_rows(k, lo_l, n_l, u)
+
+        def draw_r(k):
+            return uniform_rows(k, lo_r, n_r, u)
     parts = [lhs_ids]
     if u and neg.sides[0]:
-        parts.append(uniform_rows(k_l, lo_l, n_l, u))
+        parts.append(draw_l(k_l))
     parts.append(rhs_ids)
     if u and neg.sides[1]:
-        parts.append(uniform_rows(k_r, lo_r, n_r, u))
+        parts.append(draw_r(k_r))
     return jnp.concatenate(parts, axis=1)
 
 

@@ -26,12 +26,14 @@ from jgraph.chunk import Batches, make_batches
 from jgraph.cluster import Cluster
 from jgraph.config import DistributedConfig, TrainConfig, chunk_size
 from jgraph.data.dataset import Dataset
+from jgraph.memory import return_large_frees, trim
 from jgraph.model import Batch, Layout, Model
 from jgraph.partition import PartitionLayout
 from jgraph.residency import Step, plan
 from jgraph.step import NegativeSpec, Tables, TrainState, init_state, make_slot_ops, make_train_block
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.storage.edges import EdgeBucketStore, write_buckets
+from jgraph.storage.partition import shard_rows
 
 log = logging.getLogger("jgraph")
 
@@ -62,7 +64,8 @@ def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: i
     nb = n.num_batch_negs if num_batch is None else num_batch
     nu = n.num_uniform_negs if num_uniform is None else num_uniform
     return NegativeSpec(num_uniform=nu, use_batch=nb > 0, all_negs=n.all_negs,
-                        sides=(not n.disable_lhs_negs, not n.disable_rhs_negs))
+                        sides=(not n.disable_lhs_negs, not n.disable_rhs_negs),
+                        both_partitions=n.uniform_from == "bucket")
 
 
 def chunk_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:
@@ -152,6 +155,10 @@ class Trainer:
         self.on_epoch, self.on_bucket = on_epoch, on_bucket
         self.model = build_model(cfg, ds)
         self.layout = partition_layout(cfg, ds)
+        if self.layout.num_partitions > 1 and not cfg.storage.prefetch_partitions:
+            # least memory: freed swap buffers go back to the system at once (costs about 10% of
+            # edges/s in page faults, so only in this mode; prefetching runs trim after each swap)
+            return_large_frees()
         if ds.train_buckets is not None:  # prepared dataset: edges stay in TensorStore
             self.edges: BucketedEdges | EdgeBucketStore = EdgeBucketStore(ds.train_buckets)
         else:
@@ -234,13 +241,26 @@ class Trainer:
             self._write_slot(t, part, slot)
         self.store.write_params(state_arrays(self.state))
         self.store.commit(dict(self.progress), self._manifest_extra())
+        trim()
         self._since_commit = 0
         self._last_commit = time.perf_counter()
 
     def _write_slot(self, t: int, part: int, slot: int) -> None:
+        """Write a resident partition: from a copy in the background (prefetching), or else shard
+        by shard straight from the working table, now."""
         tp = self.layout.types[t]
-        emb, acc = self.get_slot(self.tables, self.layout.slot_start[t][slot], rows=tp.capacity)
-        self.store.write_partition(tp.name, part, np.asarray(emb), np.asarray(acc))
+        start = self.layout.slot_start[t][slot]
+        if self.cfg.storage.prefetch_partitions:
+            emb, acc = self.get_slot(self.tables, start, rows=tp.capacity)
+            self.store.write_partition(tp.name, part, np.asarray(emb), np.asarray(acc))
+            return
+        acc = np.asarray(jax.lax.dynamic_slice_in_dim(self.tables.acc, start, tp.capacity))
+
+        def rows(a: int, b: int) -> np.ndarray:
+            return np.asarray(self.get_slot(self.tables, start + a, rows=b - a)[0])
+
+        self.store.write_partition_blocks(tp.name, part, (tp.capacity, self.cfg.model.dimension),
+                                          rows, acc)
 
     # ------------------------------------------------------------------ swapping
     def _enter(self, step: Step, reads: dict[tuple[int, int], Future]) -> None:
@@ -249,15 +269,34 @@ class Trainer:
             del self.resident[(t, slot)]
         for t, part, slot in step.load:
             tp = self.layout.types[t]
-            fut = reads.pop((t, part), None) or self.store.read_partition(tp.name, part)
-            data = fut.result()
             start = self.layout.slot_start[t][slot]
-            if data is None:  # first touch: N(0, init_scale^2), as PBG
+            fut = reads.pop((t, part), None)
+            if fut is not None or self.cfg.storage.prefetch_partitions:
+                data = (fut or self.store.read_partition(tp.name, part)).result()
+                found = data is not None
+                if found:
+                    self.tables = self.put_slot(self.tables, start, data[0], data[1])
+                del data, fut
+            else:  # shard by shard into the slot: no copy of the whole partition
+                streamed = self.store.read_partition_blocks(tp.name, part)
+                found = streamed is not None
+                if found:
+                    blocks, acc = streamed
+                    acc_rows = jnp.asarray(acc)
+                    for a, rows in blocks:
+                        self.tables = self.put_slot(self.tables, start + a, rows,
+                                                    acc_rows[a : a + rows.shape[0]])
+                        # wait for the copy, so queued copies never hold more than this shard
+                        jax.block_until_ready(self.tables)
+            if not found:  # first touch: N(0, init_scale^2), as PBG, a shard of rows at a time
                 key = jax.random.key(hash((self.cfg.training.seed, t, part)) % (2**31))
-                self.tables = self.init_slot(self.tables, start, key, rows=tp.capacity)
-            else:
-                self.tables = self.put_slot(self.tables, start, data[0], data[1])
+                step_rows = shard_rows((tp.capacity, self.cfg.model.dimension))[0]
+                for a in range(0, tp.capacity, step_rows):
+                    self.tables = self.init_slot(self.tables, start + a, jax.random.fold_in(key, a),
+                                                 rows=min(step_rows, tp.capacity - a))
             self.resident[(t, slot)] = part
+        if step.load:
+            trim()  # the swap's IO buffers and copies go back to the system
 
     def _batches(self, step: Step, edges: Future, seed: int) -> tuple[Batches, Layout]:
         layout = self.layout.layout(step.bucket, step.slot_of)
@@ -372,7 +411,8 @@ class Trainer:
             after = self._keep_only(self.resident, mine[k + 1]) if dist else self.resident
             nxt, _ = self._plan_step(mine[k + 1], after)
             pending = prepare(nxt) if nxt is not None else None
-            if nxt is not None and not dist:  # distributed: partitions may change hands first
+            if nxt is not None and not dist and cfg.storage.prefetch_partitions:
+                # (distributed: partitions may change hands first)
                 for t, part, _ in nxt.load:
                     reads[(t, part)] = self.store.read_partition(self.layout.types[t].name, part)
             if step is not None:

@@ -70,6 +70,7 @@ def test_wrong_type_is_rejected():
         (["negatives.disable_lhs_negs=true", "negatives.disable_rhs_negs=true"], "cannot both"),
         (["negatives.num_batch_negs=0", "negatives.num_uniform_negs=0"], "both 0"),
         (["eval.ties=random"], "eval.ties"),
+        (["negatives.uniform_from=everywhere"], "uniform_from must be side or bucket"),
         (["eval.protocols=[full]"], "unknown protocol"),
         (["+relations=[{name: r0, lhs: user}]"], "entity type 'user'"),
     ],

@@ -75,3 +75,32 @@ def test_gather_ids_use_each_chunks_typed_regions():
     assert only_rhs.shape == (2, 6 + u)
     np.testing.assert_array_equal(only_rhs[0, :6], [1, 2, 3, 31, 32, 33])
     assert set(only_rhs[0, 6:].tolist()) <= set(range(30, 38))
+
+
+def test_uniform_from_bucket_draws_from_both_partitions_of_the_type():
+    """negatives.uniform_from=bucket: a side's uniform rows come from both of the bucket's
+    partitions of that side's entity type (its lhs-side and rhs-side regions), each about in
+    proportion to its size; the positives' own ids are unchanged."""
+    model = Model(
+        dimension=4, operator_of_relation=["none", "none"], relation_types=np.array([[0, 1], [1, 0]]),
+        relation_weight=np.ones(2), num_types=2, comparator="dot", bias=False, loss="ranking", margin=0.1,
+        regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False, max_norm=None,
+        init_scale=1.0,
+    )
+    layout = Layout(jnp.asarray([[0, 10], [20, 30]], jnp.int32), jnp.asarray([[5, 6], [7, 8]], jnp.int32))
+    batch = Batch(lhs=jnp.asarray([[1, 2, 3]], jnp.int32), rhs=jnp.asarray([[31, 32, 33]], jnp.int32),
+                  rel=jnp.zeros((1, 3), jnp.int32), weight=jnp.ones((1, 3), jnp.float32))
+    u = 4000
+    spec = NegativeSpec(u, True, False, (True, True), both_partitions=True)
+    ids = np.asarray(gather_ids(model, spec, batch, layout, jax.random.key(2)))
+    lhs_u, rhs_u = ids[0, 3 : 3 + u], ids[0, 6 + u :]
+    # relation 0 is t0 -> t1: lhs draws from type 0's two regions, rhs from type 1's two
+    assert set(lhs_u.tolist()) == set(range(0, 5)) | set(range(10, 16))
+    assert set(rhs_u.tolist()) == set(range(20, 27)) | set(range(30, 38))
+    assert abs(np.mean(lhs_u < 5) - 5 / 11) < 0.03
+    assert abs(np.mean(rhs_u < 27) - 7 / 15) < 0.03
+    np.testing.assert_array_equal(ids[0, 3 + u : 6 + u], [31, 32, 33])
+    # a diagonal bucket (both sides in one partition) stays inside that partition
+    diag = Layout(jnp.asarray([[0, 0], [20, 20]], jnp.int32), jnp.asarray([[5, 5], [7, 7]], jnp.int32))
+    ids = np.asarray(gather_ids(model, spec, batch, diag, jax.random.key(3)))
+    assert set(ids[0, 6 + u :].tolist()) == set(range(20, 27))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from conftest import CONF
 from hydra import compose, initialize_config_dir
@@ -52,6 +53,27 @@ def test_step_compiles_once_across_batches_and_buckets(partitions):
     assert len(trainer.history) == 2
     assert trainer.train_block._cache_size() == 1, f"recompiled across {buckets} buckets"
     trainer.close()
+
+
+def test_partitions_streamed_at_the_swap_train_the_same_model(monkeypatch):
+    """storage.prefetch_partitions=false (partitions read and written shard by shard between
+    storage and the working table at each swap) trains exactly the model the prefetching run
+    trains; shards are made small so each partition is several."""
+    from jgraph.storage import partition
+
+    monkeypatch.setattr(partition, "INNER_ROWS", 8)
+    monkeypatch.setattr(partition, "SHARD_BYTES", 32 * 16 * 4)
+    tables = []
+    for prefetch in ("true", "false"):
+        cfg = cfg_of(["entities.entity.num_partitions=3", "training.num_epochs=2",
+                      f"storage.prefetch_partitions={prefetch}"])
+        load_plugins(cfg.plugins)
+        trainer = Trainer(cfg, load_dataset(cfg), CheckpointStore("memory://"))
+        trainer.fit()
+        tables.append(np.asarray(trainer.full_tables()[0]))
+        trainer.close()
+    assert tables[0].shape == (400, 16)
+    np.testing.assert_array_equal(tables[0], tables[1])
 
 
 def test_resume_continues_where_it_stopped(tmp_path):

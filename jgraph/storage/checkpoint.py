@@ -22,6 +22,7 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -29,7 +30,7 @@ import numpy as np
 import tensorstore as ts
 
 from jgraph.storage import kv
-from jgraph.storage.partition import read_array, write_array
+from jgraph.storage.partition import read_array, read_blocks, write_array, write_blocks
 
 MANIFEST = "checkpoint.json"
 FORMAT = 1
@@ -141,6 +142,52 @@ class CheckpointStore:
             self._futures[(etype, part)] = fut
         self.bytes_written += emb.nbytes + acc.nbytes
         return fut
+
+    def write_partition_blocks(self, etype: str, part: int, shape: tuple[int, int],
+                               emb_block: Callable[[int, int], np.ndarray], acc: np.ndarray) -> None:
+        """Write a partition for the next version now, in the caller's thread, one shard of rows at a
+        time from `emb_block(start, stop)` (e.g. slices of the working table): no copy of the
+        whole partition is ever held."""
+        prev = self._futures.pop((etype, part), None)
+        if prev is not None:
+            prev.result()
+        key = self.partition_key(etype, part)
+        t0 = time.perf_counter()
+        write_blocks(kv.join(self.url, key, "emb"), shape, "float32", emb_block, self.context)
+        write_array(kv.join(self.url, key, "acc"), acc, self.context)
+        self.io_seconds += time.perf_counter() - t0
+        with self._lock:
+            self._pending_tables.setdefault(etype, {})[str(part)] = key
+        self.bytes_written += 4 * (shape[0] * shape[1] + acc.shape[0])
+
+    def read_partition_blocks(self, etype: str, part: int
+                              ) -> tuple[Iterator[tuple[int, np.ndarray]], np.ndarray] | None:
+        """The newest data of a partition as (iterator of (start row, embedding rows) one shard at a
+        time, acc [M]), read in the caller's thread (after a pending write of it); None if never
+        written."""
+        pending = self._futures.get((etype, part))
+        if pending is not None:
+            pending.result()
+        key = self.table_key(etype, part)
+        if key is None:
+            return None
+        t0 = time.perf_counter()
+        acc = read_array(kv.join(self.url, key, "acc"), self.context)
+        self.io_seconds += time.perf_counter() - t0
+
+        def blocks() -> Iterator[tuple[int, np.ndarray]]:
+            it = read_blocks(kv.join(self.url, key, "emb"), self.context)
+            while True:
+                t = time.perf_counter()
+                nxt = next(it, None)
+                self.io_seconds += time.perf_counter() - t
+                if nxt is None:
+                    return
+                self.bytes_read += nxt[1].nbytes
+                yield nxt
+
+        self.bytes_read += acc.nbytes
+        return blocks(), acc
 
     def read_partition(self, etype: str, part: int) -> Future:
         """Future of (emb [M, D], acc [M]) of the newest data of a partition (None if never written)."""

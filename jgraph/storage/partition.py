@@ -1,35 +1,51 @@
-"""One partition's table as a zarr v3 array in TensorStore: a single shard, so one contiguous read.
+"""One partition's table as a zarr v3 array in TensorStore, in shards of at most SHARD_BYTES.
 
 A partition of an entity type is its embedding rows float32 [M, D] plus its row-Adagrad
 accumulators float32 [M] (M = the type's partition capacity, rows past the partition's entity
 count are unused). Both are written once per version under a fresh key and never modified in
 place (see checkpoint.py).
+
+Rows are stored in shards (one file each, one contiguous read) of at most SHARD_BYTES, each made of
+inner chunks of INNER_ROWS rows (so a few rows can be read without the whole shard). Reads and
+writes go one shard at a time: the IO buffers of a partition of any size stay within about two
+shards, and a stream of shard-sized blocks can go straight between storage and the working table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 import tensorstore as ts
 
-INNER_ROWS = 1 << 16  # rows per inner chunk of the shard (a few MB at D = 100)
+INNER_ROWS = 1 << 12  # rows per inner chunk (1.6 MB at D = 100): the unit of a partial read
+SHARD_BYTES = 8 << 20  # most bytes of rows in one shard: the unit of IO and of its buffers
+
+
+def shard_rows(shape: tuple[int, ...], itemsize: int = 4) -> tuple[int, int]:
+    """(rows per shard, rows per inner chunk) of an array of `shape`."""
+    rows = max(shape[0], 1)
+    row_bytes = itemsize * int(np.prod(shape[1:], dtype=np.int64))
+    inner = min(rows, INNER_ROWS)
+    per_shard = max(1, SHARD_BYTES // max(row_bytes * inner, 1)) * inner
+    return min(per_shard, -(-rows // inner) * inner), inner
 
 
 def array_spec(url: str, shape: tuple[int, ...], dtype: str = "float32") -> dict:
-    """zarr3 spec of an array stored as one shard of inner chunks of INNER_ROWS rows."""
-    inner = (min(shape[0], INNER_ROWS), *shape[1:]) if shape[0] else (1, *shape[1:])
-    shard = (-(-max(shape[0], 1) // inner[0]) * inner[0], *shape[1:])
+    """zarr3 spec of an array stored as shards of shard_rows(shape) rows (inner chunks inside)."""
+    shard, inner = shard_rows(shape, np.dtype(dtype).itemsize)
     return {
         "driver": "zarr3",
         "kvstore": url,
         "metadata": {
             "shape": list(shape),
             "data_type": dtype,
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(shard)}},
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [shard, *shape[1:]]}},
             "codecs": [
                 {
                     "name": "sharding_indexed",
                     "configuration": {
-                        "chunk_shape": list(inner),
+                        "chunk_shape": [inner, *shape[1:]],
                         "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
                         "index_codecs": [
                             {"name": "bytes", "configuration": {"endian": "little"}},
@@ -42,19 +58,48 @@ def array_spec(url: str, shape: tuple[int, ...], dtype: str = "float32") -> dict
     }
 
 
+def write_blocks(url: str, shape: tuple[int, ...], dtype: str,
+                 block: Callable[[int, int], np.ndarray], context: ts.Context) -> None:
+    """Create the array at `url` (replacing what is there) and write it shard by shard, asking
+    `block(start, stop)` for rows [start, stop) of each; blocks until durable. Each write covers
+    whole shards, so nothing is read back, and only one shard is in flight."""
+    spec = array_spec(url, shape, dtype)
+    arr = ts.open(spec, create=True, delete_existing=True, context=context).result()
+    step = spec["metadata"]["chunk_grid"]["configuration"]["chunk_shape"][0]
+    for start in range(0, shape[0], step):
+        stop = min(start + step, shape[0])
+        arr[start:stop].write(np.ascontiguousarray(block(start, stop), dtype)).result()
+
+
 def write_array(url: str, data: np.ndarray, context: ts.Context) -> None:
     """Create the array at `url` (replacing what is there) and write `data`; blocks until durable."""
-    spec = array_spec(url, data.shape, str(data.dtype))
-    arr = ts.open(spec, create=True, delete_existing=True, context=context).result()
-    arr.write(data).result()
+    write_blocks(url, data.shape, str(data.dtype), lambda a, b: data[a:b], context)
+
+
+def _open(url: str, context: ts.Context) -> ts.TensorStore:
+    return ts.open({"driver": "zarr3", "kvstore": url}, open=True, context=context).result()
+
+
+def read_blocks(url: str, context: ts.Context) -> Iterator[tuple[int, np.ndarray]]:
+    """(start row, rows) of a stored array, one shard at a time."""
+    arr = _open(url, context)
+    n = arr.shape[0]
+    step = arr.chunk_layout.write_chunk.shape[0] or n
+    for start in range(0, n, step):
+        yield start, arr[start : min(start + step, n)].read().result()
 
 
 def read_array(url: str, context: ts.Context) -> np.ndarray:
-    arr = ts.open({"driver": "zarr3", "kvstore": url}, open=True, context=context).result()
-    return arr.read().result()
+    """The whole array, read shard by shard into one buffer (IO buffers: one shard)."""
+    arr = _open(url, context)
+    out = np.empty(arr.shape, arr.dtype.numpy_dtype)
+    step = arr.chunk_layout.write_chunk.shape[0] or max(arr.shape[0], 1)
+    for start in range(0, arr.shape[0], step):
+        stop = min(start + step, arr.shape[0])
+        out[start:stop] = arr[start:stop].read().result()
+    return out
 
 
 def read_rows(url: str, start: int, stop: int, context: ts.Context) -> np.ndarray:
     """Rows [start, stop) of a stored array (for export and prediction without loading all)."""
-    arr = ts.open({"driver": "zarr3", "kvstore": url}, open=True, context=context).result()
-    return arr[start:stop].read().result()
+    return _open(url, context)[start:stop].read().result()
