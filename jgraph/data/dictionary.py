@@ -206,13 +206,10 @@ class NameDictionary:
         if not new.size:
             return ids, new
         # first appearances of the new names, in order: positions whose slot has no id yet,
-        # deduplicated by slot without a sort: each new slot's id cell briefly holds the earliest
-        # position that claims it (written in reverse, so the earliest write stays)
-        cells = slot[new]
-        self._ids[cells[::-1]] = new[::-1]
-        pos = new[self._ids[cells] == new]
+        # deduplicated by slot (np.unique keeps the first index of each)
+        _, first = np.unique(slot[new], return_index=True)
+        pos = new[np.sort(first)]
         if self._size + pos.size >= 1 << 31:
-            self._ids[cells] = -1
             raise OverflowError("more than 2^31 - 1 names")
         self._ids[slot[pos]] = np.arange(self._size, self._size + pos.size)
         self._size += pos.size
