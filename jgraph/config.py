@@ -113,7 +113,7 @@ class NegativesConfig:
     uniform_from: str = "side"  # side: from that side's partition of the bucket (PBG); bucket:
     #   from both of the bucket's partitions of the entity type (lhs and rhs), both resident anyway.
     #   With P partitions, an answer then meets a competitor of another partition in 2/P of the
-    #   buckets instead of 1/P (the same with one partition)
+    #   buckets instead of 1/P (the same with one partition; all_negs keeps the side's partition)
     disable_lhs_negs: bool = False
     disable_rhs_negs: bool = False
 

@@ -49,7 +49,8 @@ class NegativeSpec(NamedTuple):
     use_batch: bool
     all_negs: bool
     sides: tuple[bool, bool]  # (lhs negatives on, rhs negatives on)
-    both_partitions: bool = False  # negatives.uniform_from=bucket
+    both_partitions: bool = False  # negatives.uniform_from=bucket (uniform draws; all_negs keeps
+    #                                the side's partition)
 
 
 def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
@@ -94,17 +95,12 @@ def batch_scores(
     lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
     extra_l = extra_r = v_l = v_r = None
-    m_l, m_r = region_mask(lo_l, n_l, num_rows), region_mask(lo_r, n_r, num_rows)
-    if neg.both_partitions:
-        o_lo_l, o_n_l, o_lo_r, o_n_r = _chunk_regions(model, batch, layout, other=True)
-        m_l = m_l | region_mask(o_lo_l, o_n_l, num_rows)
-        m_r = m_r | region_mask(o_lo_r, o_n_r, num_rows)
     if neg.sides[0]:
         extra_l = rows
-        v_l = m_l & not_self_mask(lhs_ids, num_rows)
+        v_l = region_mask(lo_l, n_l, num_rows) & not_self_mask(lhs_ids, num_rows)
     if neg.sides[1]:
         extra_r = rows
-        v_r = m_r & not_self_mask(rhs_ids, num_rows)
+        v_r = region_mask(lo_r, n_r, num_rows) & not_self_mask(rhs_ids, num_rows)
     return model.score(params, rows[lhs_ids], rows[rhs_ids], batch, extra_l, extra_r, v_l, v_r,
                        False, neg.sides)
 
