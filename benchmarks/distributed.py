@@ -13,7 +13,6 @@ protocol's overhead, not a speed-up. Rows are appended to benchmarks/results/dis
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from jgraph.data.generate import random_prepared
 from jgraph.launch import launch
+from jgraph.report import append_csv
 
 
 def main() -> None:
@@ -37,7 +37,6 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="jgraph-distributed-"))
     random_prepared(str(work / "data"), args.nodes, args.edges, args.parts)
     out_csv = Path(__file__).parent / "results" / "distributed.csv"
-    out_csv.parent.mkdir(exist_ok=True)
     for n in args.procs:
         run_dir = work / f"run{n}"
         overrides = ["data.format=prepared", f"data.root={work}", "data.path=data", "data.name=random",
@@ -62,15 +61,11 @@ def main() -> None:
         print(f"{n} process(es): epoch {epoch_s:.1f}s (launch to exit {wall:.1f}s), {h['edges']:,} edges, "
               f"{h['edges'] / epoch_s:,.0f} edges/s; buckets/s per process: "
               + ", ".join(f"{x:.2f}" for x in bps), flush=True)
-        new = not out_csv.exists()
-        with open(out_csv, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["time", "host", "nodes", "edges", "dim", "partitions", "processes", "epoch_s",
-                            "wall_s", "edges_per_s", "buckets_per_s_per_process"])
-            w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), args.nodes, args.edges,
-                        args.dim, args.parts, n, round(epoch_s, 1), round(wall, 1),
-                        round(h["edges"] / epoch_s), " ".join(f"{x:.2f}" for x in bps)])
+        append_csv(out_csv, ["time", "host", "nodes", "edges", "dim", "partitions", "processes",
+                             "epoch_s", "wall_s", "edges_per_s", "buckets_per_s_per_process"],
+                   [time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), args.nodes, args.edges,
+                    args.dim, args.parts, n, round(epoch_s, 1), round(wall, 1),
+                    round(h["edges"] / epoch_s), " ".join(f"{x:.2f}" for x in bps)])
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

@@ -17,7 +17,6 @@ benchmarks/results/import.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import multiprocessing
 import os
@@ -35,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jgraph.data.freebase import mids
+from jgraph.report import append_csv
 
 
 def generate(path: Path, edges: int, entities: int, relations: int, fmt: str, seed: int = 0) -> None:
@@ -94,7 +94,6 @@ def main() -> None:
     work = Path(a.workdir or tempfile.mkdtemp(prefix="jgraph-import-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     results = Path(__file__).parent / "results" / "import.csv"
-    results.parent.mkdir(exist_ok=True)
     print(f"{'edges':>12} {'format':>7} {'input GB':>8} {'seconds':>8} {'edges/s':>11} {'peak RSS':>9}  "
           "passes")
     for fmt in a.format:
@@ -125,12 +124,7 @@ def main() -> None:
             passes = ", ".join(f"{k} {v:.1f}s" for k, v in sec.items() if k != "total")
             print(f"{n:>12,} {fmt:>7} {row['input_gb']:>8.2f} {sec['total']:>8.1f} "
                   f"{row['edges_per_second']:>11,} {row['peak_rss_mib']:>6} MiB  {passes}", flush=True)
-            new = not results.exists()
-            with open(results, "a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(row))
-                if new:
-                    w.writeheader()
-                w.writerow(row)
+            append_csv(results, list(row), list(row.values()))
             shutil.rmtree(work / "out", ignore_errors=True)
             if not a.keep:
                 src.unlink()

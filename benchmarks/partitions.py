@@ -20,7 +20,6 @@ benchmarks/results/partitions.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 import shutil
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 from jgraph.data.generate import random_prepared
+from jgraph.report import append_csv
 
 
 def train(root: str, name: str, parts: int, dim: int, out: str, every: int, prefetch: bool = True
@@ -66,7 +66,6 @@ def main() -> None:
     args = p.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="jgraph-partitions-"))
     csv_path = Path(__file__).parent / "results" / "partitions.csv"
-    csv_path.parent.mkdir(exist_ok=True)
     table_mb = args.nodes * (args.dim + 1) * 4 / 2**20
     fixed = None
     if args.fixed:
@@ -100,20 +99,16 @@ def main() -> None:
                   f"IO {io_gib:.2f} GiB, exposed {h['io_wait_seconds']:.1f}s, hidden {hidden:.1f}s; "
                   f"peak RSS {rss:,.0f} MiB (tables {table_mb:,.0f} MiB, 2/P of them {resident:,.0f} MiB"
                   f"{bound}); data prepared in {prep_s:.0f}s", flush=True)
-            new = not csv_path.exists()
-            with open(csv_path, "a", newline="") as f:
-                w = csv.writer(f)
-                if new:
-                    w.writerow(["time", "host", "nodes", "edges", "dim", "partitions", "edges_per_s",
-                                "wall_s", "train_s", "io_gib", "io_exposed_s", "io_hidden_s",
-                                "peak_rss_mib", "tables_mib", "checkpoint_every_buckets",
-                                "prefetch_partitions", "fixed_overhead_mib"])
-                w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), args.nodes, args.edges,
-                            args.dim, parts, round(eps), round(h["wall_seconds"], 1),
-                            round(h["train_seconds"], 1), round(io_gib, 2),
-                            round(h["io_wait_seconds"], 1), round(hidden, 1), round(rss),
-                            round(table_mb), args.every, mode == "on",
-                            "" if fixed is None else round(fixed)])
+            append_csv(csv_path, ["time", "host", "nodes", "edges", "dim", "partitions", "edges_per_s",
+                                  "wall_s", "train_s", "io_gib", "io_exposed_s", "io_hidden_s",
+                                  "peak_rss_mib", "tables_mib", "checkpoint_every_buckets",
+                                  "prefetch_partitions", "fixed_overhead_mib"],
+                       [time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), args.nodes, args.edges,
+                        args.dim, parts, round(eps), round(h["wall_seconds"], 1),
+                        round(h["train_seconds"], 1), round(io_gib, 2),
+                        round(h["io_wait_seconds"], 1), round(hidden, 1), round(rss),
+                        round(table_mb), args.every, mode == "on",
+                        "" if fixed is None else round(fixed)])
             shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(work / name, ignore_errors=True)
 

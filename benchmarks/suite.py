@@ -15,7 +15,6 @@ benchmarks/results/suite.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 from jgraph.config import TrainConfig
 from jgraph.data.generate import random_dataset
 from jgraph.memory import peak_rss_mib
+from jgraph.report import append_csv
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train import load_plugins
 from jgraph.trainer import Trainer
@@ -83,7 +83,6 @@ def main() -> None:
     peak = peak_gflops()
     print(f"fp32 matmul peak here: {peak:.0f} GFLOP/s ({jax.default_backend()})", flush=True)
     out = Path(__file__).parent / "results" / "suite.csv"
-    out.parent.mkdir(exist_ok=True)
     head = ("row", "edges/s", "PBG", "x PBG", "roofline", "compile", "RSS")
     print(f"{head[0]:24s} " + " ".join(f"{h:>8s}" for h in head[1:]))
     for name in args.rows:
@@ -93,15 +92,11 @@ def main() -> None:
         pbg = f"{r['pbg'] / 1e3:.0f}k" if r["pbg"] else "-"
         print(f"{name:24s} {r['edges_per_s']:>10,.0f} {pbg:>8s} {ratio:>6s} {roof:>8.0%} "
               f"{r['compile_s']:>6.1f}s {r['rss_mib']:>6,.0f}MB", flush=True)
-        new = not out.exists()
-        with open(out, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["time", "host", "backend", "row", "nodes", "edges", "edges_per_s",
-                            "pbg_edges_per_s", "roofline_share", "peak_gflops", "compile_s", "peak_rss_mib"])
-            w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), jax.default_backend(), name,
-                        args.nodes, args.edges, round(r["edges_per_s"]), r["pbg"] or "", round(roof, 3),
-                        round(peak), round(r["compile_s"], 2), round(r["rss_mib"])])
+        append_csv(out, ["time", "host", "backend", "row", "nodes", "edges", "edges_per_s",
+                         "pbg_edges_per_s", "roofline_share", "peak_gflops", "compile_s", "peak_rss_mib"],
+                   [time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), jax.default_backend(), name,
+                    args.nodes, args.edges, round(r["edges_per_s"]), r["pbg"] or "", round(roof, 3),
+                    round(peak), round(r["compile_s"], 2), round(r["rss_mib"])])
 
 
 if __name__ == "__main__":

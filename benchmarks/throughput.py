@@ -15,7 +15,6 @@ PyTorch-BigGraph on the same 2-core machine: 166k edges/s (d=100, dot, softmax),
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from jgraph.config import TrainConfig
 from jgraph.data.generate import random_dataset
 from jgraph.memory import peak_rss_mib
+from jgraph.report import append_csv
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train import load_plugins
 from jgraph.trainer import Trainer
@@ -67,7 +67,6 @@ def main() -> None:
     runs = ([(100, "none"), (400, "none"), (100, "complex_diagonal")] if args.all
             else [(args.dim, args.operator)])
     out = Path(__file__).parent / "results" / "throughput.csv"
-    out.parent.mkdir(exist_ok=True)
     for dim, op in runs:
         r = measure(args, dim, op, args.comparator, args.loss)
         rss = peak_rss_mib()
@@ -76,15 +75,11 @@ def main() -> None:
               f"epoch's wall time, which adds building its batches ({r['edges']:,} edges, "
               f"epoch wall {r['wall_s']:.1f}s, "
               f"compile {r['compile_s']:.1f}s, peak RSS {rss:,.0f} MiB)", flush=True)
-        new = not out.exists()
-        with open(out, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["time", "host", "nodes", "edges", "dim", "operator", "comparator", "loss",
-                            "batch", "uniform", "edges_per_s", "wall_s", "compile_s", "peak_rss_mib"])
-            w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), args.nodes, args.edges, dim,
-                        op, args.comparator, args.loss, args.batch, args.uniform,
-                        round(r["edges_per_s"]), round(r["wall_s"], 2), round(r["compile_s"], 2), round(rss)])
+        append_csv(out, ["time", "host", "nodes", "edges", "dim", "operator", "comparator", "loss",
+                         "batch", "uniform", "edges_per_s", "wall_s", "compile_s", "peak_rss_mib"],
+                   [time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), args.nodes, args.edges, dim,
+                    op, args.comparator, args.loss, args.batch, args.uniform,
+                    round(r["edges_per_s"]), round(r["wall_s"], 2), round(r["compile_s"], 2), round(rss)])
 
 
 if __name__ == "__main__":

@@ -64,6 +64,19 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Sequence[Sequence[A
     return path
 
 
+def append_csv(path: str | Path, header: Sequence[str], row: Sequence[Any]) -> Path:
+    """Append one row to a results CSV, writing `header` first when the file is new."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(header)
+        w.writerow(row)
+    return path
+
+
 def provenance(run: Run, root: str | Path | None = None) -> str:
     """Markdown lines: the command that made the run, its wall time, where and when."""
     info = run.info
