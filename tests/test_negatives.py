@@ -38,19 +38,28 @@ def test_region_and_not_self_masks():
     np.testing.assert_array_equal(ns[0, 1], np.arange(8) != 5)
 
 
-def test_gather_ids_use_each_chunks_typed_regions():
-    """Two entity types, relations 0: t0 -> t1 and 1: t1 -> t0. Per chunk, gather_ids lays out
-    [lhs P | uniform lhs U | rhs P | uniform rhs U] (each side's candidates contiguous); uniform
-    rows come from the region of the chunk relation's lhs type on the lhs side and of its rhs type
-    on the rhs side; padding reads the region's first row."""
-    model = Model(
+def two_type_model() -> Model:
+    """Two entity types, relations 0: t0 -> t1 and 1: t1 -> t0 (only the types matter here)."""
+    return Model(
         dimension=4, operator_of_relation=["none", "none"], relation_types=np.array([[0, 1], [1, 0]]),
         relation_weight=np.ones(2), num_types=2, comparator="dot", bias=False, loss="ranking", margin=0.1,
         regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False, max_norm=None,
         init_scale=1.0,
     )
-    # lo[type, side], n[type, side]: type 0 lhs rows [0, 5), rhs [10, 16); type 1 lhs [20, 27), rhs [30, 38)
-    layout = Layout(jnp.asarray([[0, 10], [20, 30]], jnp.int32), jnp.asarray([[5, 6], [7, 8]], jnp.int32))
+
+
+# lo[type, side], n[type, side]: type 0 lhs rows [0, 5), rhs [10, 16); type 1 lhs [20, 27), rhs [30, 38)
+TWO_TYPE_LAYOUT = Layout(jnp.asarray([[0, 10], [20, 30]], jnp.int32),
+                         jnp.asarray([[5, 6], [7, 8]], jnp.int32))
+
+
+def test_gather_ids_use_each_chunks_typed_regions():
+    """Two entity types, relations 0: t0 -> t1 and 1: t1 -> t0. Per chunk, gather_ids lays out
+    [lhs P | uniform lhs U | rhs P | uniform rhs U] (each side's candidates contiguous); uniform
+    rows come from the region of the chunk relation's lhs type on the lhs side and of its rhs type
+    on the rhs side; padding reads the region's first row."""
+    model = two_type_model()
+    layout = TWO_TYPE_LAYOUT
     batch = Batch(
         lhs=jnp.asarray([[1, 2, 3], [21, 22, -1]], jnp.int32),
         rhs=jnp.asarray([[31, 32, 33], [11, 12, -1]], jnp.int32),
@@ -81,13 +90,8 @@ def test_uniform_from_bucket_draws_from_both_partitions_of_the_type():
     """negatives.uniform_from=bucket: a side's uniform rows come from both of the bucket's
     partitions of that side's entity type (its lhs-side and rhs-side regions), each about in
     proportion to its size; the positives' own ids are unchanged."""
-    model = Model(
-        dimension=4, operator_of_relation=["none", "none"], relation_types=np.array([[0, 1], [1, 0]]),
-        relation_weight=np.ones(2), num_types=2, comparator="dot", bias=False, loss="ranking", margin=0.1,
-        regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False, max_norm=None,
-        init_scale=1.0,
-    )
-    layout = Layout(jnp.asarray([[0, 10], [20, 30]], jnp.int32), jnp.asarray([[5, 6], [7, 8]], jnp.int32))
+    model = two_type_model()
+    layout = TWO_TYPE_LAYOUT
     batch = Batch(lhs=jnp.asarray([[1, 2, 3]], jnp.int32), rhs=jnp.asarray([[31, 32, 33]], jnp.int32),
                   rel=jnp.zeros((1, 3), jnp.int32), weight=jnp.ones((1, 3), jnp.float32))
     u = 4000
