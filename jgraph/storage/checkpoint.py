@@ -128,10 +128,7 @@ class CheckpointStore:
             try:
                 if prev is not None:
                     prev.result()  # keep writes of one partition in order
-                t0 = time.perf_counter()
-                write_array(kv.join(self.url, key, "emb"), emb, self.context)
-                write_array(kv.join(self.url, key, "acc"), acc, self.context)
-                self.io_seconds += time.perf_counter() - t0
+                self._write_tables(key, emb.shape, str(emb.dtype), lambda a, b: emb[a:b], acc)
             finally:
                 self._write_slots.release()
 
@@ -143,6 +140,14 @@ class CheckpointStore:
         self.bytes_written += emb.nbytes + acc.nbytes
         return fut
 
+    def _write_tables(self, key: str, shape: tuple[int, ...], dtype: str,
+                      emb_block: Callable[[int, int], np.ndarray], acc: np.ndarray) -> None:
+        """A partition's emb (shard by shard from `emb_block`) and acc arrays under `key`, timed."""
+        t0 = time.perf_counter()
+        write_blocks(kv.join(self.url, key, "emb"), shape, dtype, emb_block, self.context)
+        write_array(kv.join(self.url, key, "acc"), acc, self.context)
+        self.io_seconds += time.perf_counter() - t0
+
     def write_partition_blocks(self, etype: str, part: int, shape: tuple[int, int],
                                emb_block: Callable[[int, int], np.ndarray], acc: np.ndarray) -> None:
         """Write a partition for the next version now, in the caller's thread, one shard of rows at a
@@ -152,10 +157,7 @@ class CheckpointStore:
         if prev is not None:
             prev.result()
         key = self.partition_key(etype, part)
-        t0 = time.perf_counter()
-        write_blocks(kv.join(self.url, key, "emb"), shape, "float32", emb_block, self.context)
-        write_array(kv.join(self.url, key, "acc"), acc, self.context)
-        self.io_seconds += time.perf_counter() - t0
+        self._write_tables(key, shape, "float32", emb_block, acc)
         with self._lock:
             self._pending_tables.setdefault(etype, {})[str(part)] = key
         self.bytes_written += 4 * (shape[0] * shape[1] + acc.shape[0])
