@@ -80,23 +80,26 @@ def _open(url: str, context: ts.Context) -> ts.TensorStore:
     return ts.open({"driver": "zarr3", "kvstore": url}, open=True, context=context).result()
 
 
+def _shard_ranges(arr: ts.TensorStore) -> list[tuple[int, int]]:
+    """[start, stop) row ranges of a stored array's shards."""
+    n = arr.shape[0]
+    step = arr.chunk_layout.write_chunk.shape[0] or max(n, 1)
+    return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
 def read_blocks(url: str, context: ts.Context) -> Iterator[tuple[int, np.ndarray]]:
     """(start row, rows) of a stored array, one shard at a time."""
     arr = _open(url, context)
-    n = arr.shape[0]
-    step = arr.chunk_layout.write_chunk.shape[0] or n
-    for start in range(0, n, step):
-        yield start, arr[start : min(start + step, n)].read().result()
+    for a, b in _shard_ranges(arr):
+        yield a, arr[a:b].read().result()
 
 
 def read_array(url: str, context: ts.Context) -> np.ndarray:
     """The whole array, read shard by shard into one buffer (IO buffers: one shard)."""
     arr = _open(url, context)
     out = np.empty(arr.shape, arr.dtype.numpy_dtype)
-    step = arr.chunk_layout.write_chunk.shape[0] or max(arr.shape[0], 1)
-    for start in range(0, arr.shape[0], step):
-        stop = min(start + step, arr.shape[0])
-        out[start:stop] = arr[start:stop].read().result()
+    for a, b in _shard_ranges(arr):
+        out[a:b] = arr[a:b].read().result()
     return out
 
 
