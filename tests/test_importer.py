@@ -23,6 +23,7 @@ import pytest
 from jgraph.config import DataConfig, EntityConfig, TrainConfig
 from jgraph.data.importer import ImportSpec, run_import
 from jgraph.data.prepared import load_names, load_prepared, train_edges
+from jgraph.data.spill import ColumnSpill
 from jgraph.data.tsv import DataError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,6 +172,10 @@ GOOD = [b"a\tr\tb", b"b\tr\tc"]
     (b"a\tr\t  ", "empty rhs name"),
     (b"", "blank line"),
     (b"caf\xe9\tr\tb", "lhs name is not valid UTF-8: 'caf\ufffd\\tr\\tb'"),
+    (b"\xc2\xa0\tr\tb", "empty lhs name"),  # a no-break space: Unicode white space
+    (b"a\t\tb", "empty rel name"),
+    (b"a\t\xe3\x80\x80\tb", "empty rel name"),  # an ideographic space
+    (b"a\tr\xff\tb", "rel name is not valid UTF-8: 'a\\tr\ufffd\\tb'"),
 ])
 def test_malformed_rows_stop_with_file_line_and_text(tmp_path: Path, line: bytes, message: str) -> None:
     lines = GOOD * 50 + [line] + GOOD
@@ -179,6 +184,29 @@ def test_malformed_rows_stop_with_file_line_and_text(tmp_path: Path, line: bytes
         run_import(spec, log=lambda m: None)
     assert f"{path}:101: " in str(e.value) and message in str(e.value)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.importing-*"))
+
+
+def test_white_space_inside_or_around_names_is_kept(tmp_path: Path) -> None:
+    path, spec = _bad(tmp_path, [b"a b\tr 1\t\xc2\xa0c", b" d\tr 1\te\xe3\x80\x80"])
+    run_import(spec, log=lambda m: None)
+    assert _load(tmp_path / "out")[2]["train"] == collections.Counter(
+        {("a b", "r 1", "\xa0c"): 1, (" d", "r 1", "e\u3000"): 1})
+
+
+def test_column_spill_gives_missing_weights_their_default(tmp_path: Path) -> None:
+    spill = ColumnSpill(tmp_path, "s", (("id", np.int32), ("weight", np.float32)), {"weight": 1.0})
+    spill.append(np.arange(3), None)  # unweighted rows, then weighted, then unweighted again
+    spill.append(np.arange(3, 5), np.array([2.0, 3.0]))
+    spill.append(np.arange(5, 6), None)
+    spill.close()
+    got = [cols for _, cols in spill.pieces(4)]
+    np.testing.assert_array_equal(np.concatenate([c[0] for c in got]), np.arange(6))
+    np.testing.assert_array_equal(np.concatenate([c[1] for c in got]), [1, 1, 1, 2, 3, 1])
+    plain = ColumnSpill(tmp_path, "p", (("id", np.int32), ("weight", np.float32)), {"weight": 1.0})
+    plain.append(np.arange(2), None)
+    plain.close()
+    assert plain.paths["weight"].stat().st_size == 0  # nothing written for a default column
+    np.testing.assert_array_equal(next(plain.pieces(4))[1][1], [1, 1])
 
 
 @pytest.mark.parametrize("weight, message", [

@@ -1,37 +1,136 @@
 """Name dictionaries: strings -> contiguous ids in order of first appearance, batch after batch.
 
 The importer sees hundreds of millions of names in Arrow batches; a dictionary that lives across
-batches lets it read the text once. Names are keyed by 128 bits computed from their bytes with
-numpy (no Python loop): names of up to 15 bytes by their bytes and length (exact), longer names by
-a 120-bit hash (two names collide with probability about n² / 2^121: none in any real graph). The
-keys sit in one open-addressing table (linear probing, load <= 1/2) that lookups and inserts probe
-in vectorised rounds. The dictionary keeps keys, not names: callers keep the new names that
-`encode` returns (the importer streams them to disk), so memory is 20 bytes a slot, 40 to 80 bytes per name.
+batches lets it read the text once. Names are keyed by 128 bits computed from their bytes: names of
+up to 15 bytes by their bytes and length (exact), longer names by a 120-bit hash (two names collide
+with probability about n² / 2^121: none in any real graph). The keys sit in one open-addressing
+table (linear probing, load <= 1/2), a slot of 32 bytes holding the key and its id, so a lookup is
+one cache miss. Keys, hashes, lookups and inserts are compiled loops (numba, `nogil`: a reading
+thread computes keys while the main thread inserts), one pass over the names each. The dictionary
+keeps keys, not names: callers keep the new names that `encode` returns (the importer streams them
+to disk), so memory is 32 bytes a slot, 64 to 128 bytes per name.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pyarrow as pa
 
 _U64 = np.uint64
-_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1], np.uint64)
 _LONG = _U64(0xFF << 56)  # top byte of the second key word of hashed (>= 16 byte) names
 _LOW56 = _U64((1 << 56) - 1)
+_M1, _M2 = _U64(0xFF51AFD7ED558CCD), _U64(0xC4CEB9FE1A85EC53)
+_GOLD, _SEED1 = _U64(0x9E3779B97F4A7C15), _U64(0xD6E8FEB86659FD93)
+_FNV, _C2 = _U64(0x100000001B3), _U64(0xC2B2AE3D27D4EB4F)
+_S33, _S56, _ONE, _ZERO = _U64(33), _U64(56), _U64(1), _U64(0)
+MAX_NAMES = (1 << 31) - 1
+_jit = numba.njit(nogil=True, cache=True)
 
 
-def _fmix(x: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finaliser (a bijection), in place on a fresh array."""
-    x ^= x >> _U64(33)
-    x *= _U64(0xFF51AFD7ED558CCD)
-    x ^= x >> _U64(33)
-    x *= _U64(0xC4CEB9FE1A85EC53)
-    x ^= x >> _U64(33)
+@_jit
+def _fmix(x):
+    """MurmurHash3's 64-bit finaliser (a bijection of uint64)."""
+    x ^= x >> _S33
+    x *= _M1
+    x ^= x >> _S33
+    x *= _M2
+    x ^= x >> _S33
     return x
 
 
-def _string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start byte [n] int64, length [n] int64, data words [w] uint64 zero-padded) of a string array."""
+@_jit
+def _word(data, pos, count):
+    """The `count` (<= 8) bytes at data[pos:], little-endian, as a uint64."""
+    w = _ZERO
+    for j in range(count):
+        w |= _U64(data[pos + j]) << _U64(8 * j)
+    return w
+
+
+@_jit
+def _keys_kernel(offsets, lo, data, out):
+    """out[i] = (k0, k1) of name i: bytes data[offsets[i] - lo : offsets[i + 1] - lo]."""
+    for i in range(len(offsets) - 1):
+        start, n = offsets[i] - lo, offsets[i + 1] - offsets[i]
+        if n < 16:
+            out[i, 0] = _word(data, start, min(n, 8))
+            out[i, 1] = _word(data, start + 8, max(n - 8, 0)) | (_U64(n) << _S56)
+            continue
+        h0, h1 = _fmix(_U64(n) ^ _GOLD), _fmix(_U64(n) ^ _SEED1)
+        for k in range((n + 7) // 8):
+            w = _word(data, start + 8 * k, min(n - 8 * k, 8))
+            h0 = _fmix(h0 * _FNV + w)
+            h1 = _fmix((h1 ^ w) * _C2 + _U64(k + 1))
+        out[i, 0] = h0
+        out[i, 1] = (h1 & _LOW56) | _LONG
+
+
+@_jit
+def _hash_kernel(pairs, out):
+    for i in range(len(pairs)):
+        out[i] = _fmix(pairs[i, 0] * _GOLD + pairs[i, 1])
+
+
+@_jit
+def _insert_kernel(table, size, limit, pairs, hashes, ids, new):
+    """Ids of pairs[i] (inserting missing keys with ids size, size + 1, ...) until `limit` names;
+    positions of the inserted keys go to `new`. Returns (size, keys done, inserted)."""
+    mask = _U64(len(table) - 1)
+    added = 0
+    for i in range(len(pairs)):
+        a, b = pairs[i, 0], pairs[i, 1]
+        s = hashes[i] & mask
+        while True:
+            held = table[s, 1]
+            if held == _ZERO:
+                if size >= limit:
+                    return size, i, added
+                table[s, 0], table[s, 1], table[s, 2] = a, b, _U64(size)
+                ids[i] = size
+                new[added] = i
+                size += 1
+                added += 1
+                break
+            if held == b and table[s, 0] == a:
+                ids[i] = table[s, 2]
+                break
+            s = (s + _ONE) & mask
+    return size, len(pairs), added
+
+
+@_jit
+def _lookup_kernel(table, pairs, hashes, ids):
+    """Ids of pairs[i], -1 where absent."""
+    mask = _U64(len(table) - 1)
+    for i in range(len(pairs)):
+        a, b = pairs[i, 0], pairs[i, 1]
+        s = hashes[i] & mask
+        ids[i] = -1
+        while True:
+            held = table[s, 1]
+            if held == _ZERO:
+                break
+            if held == b and table[s, 0] == a:
+                ids[i] = table[s, 2]
+                break
+            s = (s + _ONE) & mask
+
+
+@_jit
+def _rehash_kernel(old, table):
+    mask = _U64(len(table) - 1)
+    for i in range(len(old)):
+        if old[i, 1] == _ZERO:
+            continue
+        s = _fmix(old[i, 0] * _GOLD + old[i, 1]) & mask
+        while table[s, 1] != _ZERO:
+            s = (s + _ONE) & mask
+        table[s, :3] = old[i, :3]
+
+
+def string_buffers(arr: pa.Array) -> tuple[np.ndarray, int, np.ndarray]:
+    """(offsets [n + 1] int32/int64, first offset, data bytes) of a string array."""
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if not (pa.types.is_string(arr.type) or pa.types.is_binary(arr.type)
@@ -40,71 +139,40 @@ def _string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
     n = len(arr)
     _, off_buf, data_buf = arr.buffers()
+    if off_buf is None:  # an empty array
+        return np.zeros(1, np.int64), 0, np.zeros(0, np.uint8)
     off = np.frombuffer(off_buf, np.int64 if large else np.int32, n + 1, arr.offset * (8 if large else 4))
-    start = off[:-1].astype(np.int64)
-    length = np.diff(off).astype(np.int64)
-    lo, hi = (int(off[0]), int(off[-1])) if n else (0, 0)
+    lo, hi = int(off[0]), int(off[-1])
     data = np.frombuffer(data_buf, np.uint8, hi - lo, lo) if data_buf is not None and hi > lo \
         else np.zeros(0, np.uint8)
-    words = np.zeros((hi - lo) // 8 + 3, np.uint64)
-    words.view(np.uint8)[: hi - lo] = data
-    return start - lo, length, words
+    return off, lo, data
 
 
-def _word(words: np.ndarray, pos: np.ndarray, remaining: np.ndarray) -> np.ndarray:
-    """The (up to) 8 bytes at byte positions `pos`, keeping `remaining` of them (little-endian)."""
-    q = pos >> 3
-    s = ((pos & 7) << 3).astype(np.uint64)
-    w = words[q] >> s
-    w |= (words[q + 1] << _U64(1)) << (_U64(63) - s)
-    w &= _MASKS[np.clip(remaining, 0, 8)]
-    return w
-
-
-def name_keys(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """128-bit keys (k0 [n], k1 [n] uint64) of the names in a string array; k1 is never 0 for a
+def name_keys(arr: pa.Array) -> np.ndarray:
+    """128-bit keys [n, 2] uint64 (k0, k1) of the names of a string array; k1 is never 0 for a
     non-empty name (its top byte is the length, or 0xFF for hashed names)."""
-    start, length, words = _string_buffers(arr)
-    k0 = _word(words, start, length)
-    k1 = _word(words, start + 8, np.minimum(length - 8, 7))
-    k1 |= length.astype(np.uint64) << _U64(56)
-    long = np.flatnonzero(length >= 16)
-    if long.size:
-        st, ln = start[long], length[long]
-        h0 = _fmix(ln.astype(np.uint64) ^ _U64(0x9E3779B97F4A7C15))
-        h1 = _fmix(ln.astype(np.uint64) ^ _U64(0xD6E8FEB86659FD93))
-        for k in range(int(ln.max() + 7) // 8):
-            live = np.flatnonzero(ln > 8 * k)
-            w = _word(words, st[live] + 8 * k, ln[live] - 8 * k)
-            h0[live] = _fmix(h0[live] * _U64(0x100000001B3) + w)
-            h1[live] = _fmix((h1[live] ^ w) * _U64(0xC2B2AE3D27D4EB4F) + _U64(k + 1))
-        k0[long] = h0
-        k1[long] = (h1 & _LOW56) | _LONG
-    return k0, k1
-
-
-def _pack(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
-    """Keys as one 16-byte item each (complex128 is only a carrier: numpy gathers 16-byte items
-    fast; keys are compared as uint64 pairs, never as floats)."""
-    out = np.empty(len(k0), np.complex128)
-    u = out.view(np.uint64).reshape(-1, 2)
-    u[:, 0], u[:, 1] = k0, k1
+    off, lo, data = string_buffers(arr)
+    out = np.empty((len(off) - 1, 2), np.uint64)
+    _keys_kernel(off, lo, data, out)
     return out
 
 
 def keys_of(arr: pa.Array) -> np.ndarray:
-    """The packed 128-bit keys [n] of the names of a string array (pure; safe in any thread)."""
-    return _pack(*name_keys(arr))
+    """The keys [n] of the names of a string array, one 16-byte item each (complex128 is only a
+    carrier: numpy gathers 16-byte items fast; keys are compared as uint64 pairs, never as floats).
+    Pure; safe in any thread."""
+    return name_keys(arr).view(np.complex128).reshape(-1)
 
 
 def hash_of(keys: np.ndarray) -> np.ndarray:
-    """64-bit hashes [n] of packed keys (what places them in the table; pure, any thread)."""
-    k = _pairs(keys)
-    return _fmix(k[:, 0] * _U64(0x9E3779B97F4A7C15) + k[:, 1])
+    """64-bit hashes [n] of keys from `keys_of` (what places them in the table; pure, any thread)."""
+    out = np.empty(len(keys), np.uint64)
+    _hash_kernel(_pairs(keys), out)
+    return out
 
 
 def _pairs(keys: np.ndarray) -> np.ndarray:
-    return keys.view(np.uint64).reshape(-1, 2)
+    return np.ascontiguousarray(keys).view(np.uint64).reshape(-1, 2)
 
 
 class NameDictionary:
@@ -112,8 +180,7 @@ class NameDictionary:
 
     def __init__(self, capacity: int = 1 << 16) -> None:
         cap = 1 << max(int(capacity - 1).bit_length(), 4)
-        self._keys = np.zeros(cap, np.complex128)  # packed (k0, k1) per slot; k1 == 0: empty
-        self._ids = np.full(cap, -1, np.int32)  # at most 2^31 - 1 names
+        self._table = np.zeros((cap, 4), np.uint64)  # per slot: k0, k1, id, 0; k1 == 0: empty
         self._size = 0
 
     def __len__(self) -> int:
@@ -121,56 +188,16 @@ class NameDictionary:
 
     @property
     def capacity(self) -> int:
-        return len(self._ids)
+        return len(self._table)
 
     @property
     def nbytes(self) -> int:
-        return self._keys.nbytes + self._ids.nbytes
+        return self._table.nbytes
 
-    def _slots(self, keys: np.ndarray, hashes: np.ndarray | None = None) -> np.ndarray:
-        h = hash_of(keys) if hashes is None else hashes
-        return (h & _U64(self.capacity - 1)).view(np.int64)
-
-    def _grow(self, need: int) -> None:
-        cap = self.capacity
-        while need * 2 > cap:
-            cap *= 2
-        if cap == self.capacity:
-            return
-        old_keys, old_ids = self._keys, self._ids
-        self._keys = np.zeros(cap, np.complex128)
-        self._ids = np.full(cap, -1, np.int32)
-        step = 1 << 20  # rehash a slice at a time: temporaries stay small
-        for start in range(0, len(old_keys), step):
-            keys = old_keys[start : start + step]
-            used = np.flatnonzero(_pairs(keys)[:, 1] != 0)
-            self._ids[self._probe_insert(keys[used])] = old_ids[start : start + step][used]
-
-    def _probe_insert(self, keys: np.ndarray, hashes: np.ndarray | None = None) -> np.ndarray:
-        """Slots of the keys, inserting the missing ones (the earliest of equal keys wins a slot)."""
-        mask = self.capacity - 1
-        slot = self._slots(keys, hashes)
-        out = np.empty(len(keys), np.int64)
-        todo = None  # None: every key (the first round needs no gathers)
-        while todo is None or todo.size:
-            s = slot if todo is None else slot[todo]
-            mine = keys if todo is None else keys[todo]
-            held = self._keys[s]
-            empty = np.flatnonzero(_pairs(held)[:, 1] == 0)
-            if empty.size:  # claim empty slots; written in reverse, so the earliest writer stays
-                e = empty[::-1]
-                self._keys[s[e]] = mine[e]
-                held[empty] = self._keys[s[empty]]
-            hp, mp = _pairs(held), _pairs(mine)
-            found = (hp[:, 0] == mp[:, 0]) & (hp[:, 1] == mp[:, 1])
-            if todo is None:
-                out[:] = s
-                todo = np.flatnonzero(~found)
-            else:
-                out[todo[found]] = s[found]
-                todo = todo[~found]
-            slot[todo] = (slot[todo] + 1) & mask
-        return out
+    def _grow(self) -> None:
+        old = self._table
+        self._table = np.zeros((2 * len(old), 4), np.uint64)
+        _rehash_kernel(old, self._table)
 
     def encode(self, arr: pa.Array, add: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(ids [n] int64, positions of the names added) for a string array. New names get the
@@ -182,50 +209,25 @@ class NameDictionary:
                     ) -> tuple[np.ndarray, np.ndarray]:
         """`encode` for keys already computed by `keys_of` (and their `hash_of`), e.g. in a
         reading thread."""
-        n = len(keys)
-        if not (_pairs(keys)[:, 1] != 0).all():
-            raise ValueError(f"empty name at position {int(np.argmin(_pairs(keys)[:, 1] != 0))}")
-        ids, added = np.empty(n, np.int64), []
-        pos = 0
-        while pos < n:  # pieces that fit below half load (else grow first)
-            m = min(n - pos, max(self.capacity // 2 - self._size, 1 << 16))
-            if add:
-                self._grow(self._size + m)
-                h = None if hashes is None else hashes[pos : pos + m]
-                ids[pos : pos + m], new = self._insert(keys[pos : pos + m], h)
-                added.append(new + pos)
-            else:
-                ids[pos : pos + m] = self._lookup(keys[pos : pos + m])
-            pos += m
-        return ids, (np.concatenate(added) if added else np.zeros(0, np.int64))
-
-    def _insert(self, keys: np.ndarray, hashes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        slot = self._probe_insert(keys, hashes)
-        ids = self._ids[slot].astype(np.int64)
-        new = np.flatnonzero(ids < 0)
-        if not new.size:
-            return ids, new
-        # first appearances of the new names, in order: positions whose slot has no id yet,
-        # deduplicated by slot (np.unique keeps the first index of each)
-        _, first = np.unique(slot[new], return_index=True)
-        pos = new[np.sort(first)]
-        if self._size + pos.size >= 1 << 31:
-            raise OverflowError("more than 2^31 - 1 names")
-        self._ids[slot[pos]] = np.arange(self._size, self._size + pos.size)
-        self._size += pos.size
-        ids[new] = self._ids[slot[new]]
-        return ids, pos
-
-    def _lookup(self, keys: np.ndarray) -> np.ndarray:
-        mask = self.capacity - 1
-        slot = self._slots(keys)
-        out = np.full(len(keys), -1, np.int64)
-        todo = np.arange(len(keys))
-        while todo.size:
-            s = slot[todo]
-            hp, mp = _pairs(self._keys[s]), _pairs(keys[todo])
-            found = (hp[:, 0] == mp[:, 0]) & (hp[:, 1] == mp[:, 1])
-            out[todo[found]] = self._ids[s[found]]
-            todo = todo[~found & (hp[:, 1] != 0)]
-            slot[todo] = (slot[todo] + 1) & mask
-        return out
+        pairs = _pairs(keys)
+        n = len(pairs)
+        if n and not (pairs[:, 1] != 0).all():
+            raise ValueError(f"empty name at position {int(np.argmin(pairs[:, 1] != 0))}")
+        hashes = hash_of(keys) if hashes is None else hashes
+        ids = np.empty(n, np.int64)
+        if not add:
+            _lookup_kernel(self._table, pairs, hashes, ids)
+            return ids, np.zeros(0, np.int64)
+        new, added, done = np.empty(n, np.int64), 0, 0
+        while done < n:  # below half load; at it, grow and go on
+            limit = min(self.capacity // 2, MAX_NAMES)
+            self._size, step, k = _insert_kernel(self._table, self._size, limit, pairs[done:],
+                                                 hashes[done:], ids[done:], new[added:])
+            new[added : added + k] += done
+            added += k
+            done += step
+            if done < n:
+                if self._size >= MAX_NAMES:
+                    raise OverflowError(f"more than {MAX_NAMES} names")
+                self._grow()
+        return ids, new[:added]

@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,7 +48,8 @@ from jgraph.partition import PartitionLayout
 
 SPLITS = ("train", "valid", "test")
 SPILL = (("lhs", np.int32), ("rel", np.int32), ("rhs", np.int32), ("weight", np.float32))
-BUCKET_REC = np.dtype([("lhs", "<i4"), ("rhs", "<i4"), ("rel", "<i4"), ("weight", "<f4")])
+BUCKET_REC = np.dtype([("lhs", "<i4"), ("rhs", "<i4"), ("rel", "<i4")])  # unweighted: no weight
+BUCKET_REC_W = np.dtype([("lhs", "<i4"), ("rhs", "<i4"), ("rel", "<i4"), ("weight", "<f4")])
 SPLIT_REC = np.dtype([("lhs", "<i8"), ("rhs", "<i8"), ("rel", "<i4"), ("weight", "<f4")])
 
 
@@ -94,7 +96,7 @@ class _Reading:
         self.rel_names: list[str] = []
         self.rel_types = np.zeros((0, 2), np.int64)
         self.rel_counts = np.zeros(0, np.int64)
-        self.spills = {s: ColumnSpill(folder, s, SPILL) for s in SPLITS}
+        self.spills = {s: ColumnSpill(folder, s, SPILL, {"weight": 1.0}) for s in SPLITS}
         self.bad = BadRows() if spec.skip_bad else None
         self.rows = 0
         self.weighted = {s: False for s in SPLITS}
@@ -151,20 +153,19 @@ class _Reading:
         has_w = "weight" in reader.roles
         self.weighted[split] |= has_w
 
-        def prepare(batch: EdgeBatch):  # in the reading thread
-            rel = None
-            if batch.rel is not None:  # few relations: hash them once per batch
-                enc = pc.dictionary_encode(batch.rel)
-                index = enc.indices.to_numpy(zero_copy_only=False)
-                rel = (enc.dictionary, keys_of(enc.dictionary), index)
-            n = len(batch)
-            both = np.empty(2 * n, np.complex128)  # heads and tails interleaved: ids are given
-            both[0::2], both[1::2] = keys_of(batch.lhs), keys_of(batch.rhs)  # in order of first
-            return batch, rel, both, hash_of(both)  # appearance, row by row
+        def prepare(batch: EdgeBatch):  # in the reading thread (which also parses and checks)
+            if batch.rel is None:
+                return batch, None
+            enc = batch.rel if pa.types.is_dictionary(batch.rel.type) else pc.dictionary_encode(batch.rel)
+            index = enc.indices.to_numpy(zero_copy_only=False)  # few relations: hashed once a batch
+            return batch, (enc.dictionary, keys_of(enc.dictionary), index)
 
-        for batch, k_rel, keys, hashes in prefetch(iter(reader), prepare):
+        for batch, k_rel in prefetch(iter(reader), prepare):
+            n = len(batch)  # keys here, not in the reading thread: the two threads' work balances
+            keys = np.empty(2 * n, np.complex128)  # heads and tails interleaved: ids are given
+            keys[0::2], keys[1::2] = keys_of(batch.lhs), keys_of(batch.rhs)  # in order of first
+            hashes = hash_of(keys)  # appearance, row by row
             rel = self._relations(batch, k_rel)
-            n = len(batch)
             lt, rt = self.rel_types[:, 0][rel], self.rel_types[:, 1][rel]
             if (lt == lt[0]).all() and (rt == lt[0]).all():
                 ids = self._entities(int(lt[0]), batch, keys, hashes)
@@ -176,8 +177,7 @@ class _Reading:
                     where = np.flatnonzero(types == t)
                     ids[where] = self._entities(int(t), batch, keys, hashes, where)
             ends = [ids[0::2], ids[1::2]]
-            w = batch.weight if has_w else np.ones(len(batch), np.float32)
-            spill.append(ends[0], rel, ends[1], w)
+            spill.append(ends[0], rel, ends[1], batch.weight if has_w else None)
         self.rows += reader.rows_read
 
     def close(self) -> None:
@@ -249,6 +249,31 @@ class _Plan:
         return out
 
 
+@numba.njit(nogil=True, cache=True)
+def _scatter_by_bucket(place0, place1, rel, weight_bits, n_r, n_buckets, out):
+    """Edges in bucket order (stable), as records out[k] = (row of lhs, row of rhs, rel[, weight
+    bits]); place = partition << 32 | row. Returns bounds [n_buckets + 1] of the buckets in out."""
+    n = len(place0)
+    bucket = np.empty(n, np.int64)
+    bounds = np.zeros(n_buckets + 1, np.int64)
+    for i in range(n):
+        b = (place0[i] >> 32) * n_r + (place1[i] >> 32)
+        bucket[i] = b
+        bounds[b + 1] += 1
+    for b in range(n_buckets):
+        bounds[b + 1] += bounds[b]
+    at = bounds[:-1].copy()
+    for i in range(n):
+        k = at[bucket[i]]
+        at[bucket[i]] = k + 1
+        out[k, 0] = place0[i] & 0xFFFFFFFF
+        out[k, 1] = place1[i] & 0xFFFFFFFF
+        out[k, 2] = rel[i]
+        if len(weight_bits):
+            out[k, 3] = weight_bits[i]
+    return bounds
+
+
 def _bucket_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, n_r: int, n_buckets: int,
                  folder: Path) -> tuple[dict[int, RecordSpill], dict[str, RecordSpill], dict[str, int]]:
     """Pass 3: spilled edges -> bucket record files (train) and split record files (valid/test)."""
@@ -256,7 +281,7 @@ def _bucket_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, n_r: int, n_b
     splits = {s: RecordSpill(folder / f"out.{s}", SPLIT_REC) for s in ("valid", "test")}
     counts = {"dropped": 0, "train": 0, "valid": 0, "test": 0}
     fractions = {"valid": spec.valid_fraction, "test": spec.test_fraction}
-    low = np.int64(0xFFFFFFFF)
+    weighted = reading.weighted["train"]
     for s in SPLITS:
         for start, (lhs, rel, rhs, w) in reading.spills[s].pieces(spec.chunk_edges):
             r = plan.rel_map[rel] if plan.filtered else rel
@@ -284,17 +309,15 @@ def _bucket_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, n_r: int, n_b
             if dest is not None or ok is not None:
                 m = dest == 0 if ok is None else ok if dest is None else ok & (dest == 0)
                 places, r, w = [p[m] for p in places], r[m], w[m]
-            order, bounds = None, np.array([0, len(r)])
-            if n_buckets > 1:
-                bucket = (places[0] >> 32) * n_r + (places[1] >> 32)
-                order = np.argsort(bucket.astype(np.uint16) if n_buckets < 65536 else bucket, kind="stable")
-                bounds = np.concatenate([[0], np.cumsum(np.bincount(bucket, minlength=n_buckets))])
-            out = np.empty(len(r), BUCKET_REC)
-            for col, data in (("lhs", places[0] & low), ("rhs", places[1] & low), ("rel", r), ("weight", w)):
-                out[col] = data if order is None else data[order]
+            rec = BUCKET_REC_W if weighted else BUCKET_REC
+            out = np.empty((len(r), rec.itemsize // 4), np.int32)
+            bounds = _scatter_by_bucket(places[0], places[1], r.astype(np.int32, copy=False),
+                                        w.view(np.int32) if weighted else np.zeros(0, np.int32),
+                                        n_r, n_buckets, out)
+            out = out.view(rec).reshape(-1)
             for b in np.flatnonzero(np.diff(bounds)):
                 if b not in buckets:
-                    buckets[int(b)] = RecordSpill(folder / f"bucket.{b}", BUCKET_REC)
+                    buckets[int(b)] = RecordSpill(folder / f"bucket.{b}", rec)
                 buckets[int(b)].append(out[bounds[b] : bounds[b + 1]])
             counts["train"] += len(out)
         reading.spills[s].remove()

@@ -20,12 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from jgraph.data.dictionary import string_buffers
 from jgraph.data.tsv import DEFAULT_COLUMNS, ROLES, DataError, _sniff_columns
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -128,23 +130,30 @@ class EdgeReader:
             self._names = [f"{r}_{i}" if r == "ignore" else r for i, r in enumerate(self.roles)]
 
     # ------------------------------------------------------------------ text
-    def _blocks(self) -> Iterator[tuple[bytes, int]]:
-        """(whole lines of about block_bytes, lines before them) — read here, not by pyarrow's
-        streaming reader, whose readahead is unbounded when parsing is slower than the disk."""
-        carry, lines = b"", 0
+    def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
+        """(whole lines of about block_bytes as a uint8 array, lines before them) — read here, not
+        by pyarrow's streaming reader, whose readahead is unbounded when parsing is slower than the
+        disk. Each block is a fresh buffer the file is read straight into (after the previous
+        block's unfinished line): no copy of the block."""
+        carry, lines = np.zeros(0, np.uint8), 0
         with pa.input_stream(self.path, compression="detect") as stream:
             while True:
-                chunk = stream.read(self.block_bytes)
-                data = carry + chunk if carry else chunk
-                if not data:
+                buf = np.empty(len(carry) + self.block_bytes, np.uint8)
+                buf[: len(carry)] = carry
+                got = stream.readinto(buf[len(carry) :])
+                data = buf[: len(carry) + got]
+                if not len(data):
                     return
-                cut = data.rfind(b"\n") + 1 if chunk else len(data)
-                if cut == 0:  # a line longer than the block: read on
-                    carry = data
-                    continue
-                block, carry = data[:cut], data[cut:]
+                cut = len(data)
+                if got:
+                    ends = _last_newline(data)
+                    if ends < 0:  # a line longer than the block: read on
+                        carry = data
+                        continue
+                    cut = ends + 1
+                block, carry = data[:cut], data[cut:].copy()
                 yield block, lines
-                lines += block.count(b"\n") + (not block.endswith(b"\n"))
+                lines += _count_newlines(block) + (block[-1] != 10)
 
     def _text_batches(self) -> Iterator[tuple[pa.Table, int, list[int]]]:
         """(table of a block's rows, lines of the file before its first row, lines of the rows
@@ -164,8 +173,10 @@ class EdgeReader:
         quote = '"' if self.format == "csv" else False
         parse = pacsv.ParseOptions(delimiter=self.delimiter, quote_char=quote, ignore_empty_lines=False,
                                    invalid_row_handler=on_invalid)
-        convert = pacsv.ConvertOptions(column_types={n: pa.binary() for n in self._names},
-                                       strings_can_be_null=False)
+        # relations repeat: parsed into a dictionary, so each distinct one is checked once
+        types = {n: pa.dictionary(pa.int32(), pa.binary()) if n == "rel" else pa.binary()
+                 for n in self._names}
+        convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
         for block, before in self._blocks():
             skip = self.skip_rows if before == 0 else 0
             offset[0] = before
@@ -235,24 +246,19 @@ class EdgeReader:
             if role not in table.column_names:
                 continue
             arr = table.column(role).combine_chunks()
-            if pa.types.is_dictionary(arr.type):
-                arr = arr.dictionary_decode()
-            if pa.types.is_null(arr.type) or arr.null_count:
-                nulls = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
-                flag(nulls, f"missing {role} name")
-                arr = arr.fill_null("") if not pa.types.is_null(arr.type) else pa.array([""] * n)
-            if not (pa.types.is_binary(arr.type) or pa.types.is_string(arr.type)
-                    or pa.types.is_large_binary(arr.type) or pa.types.is_large_string(arr.type)):
-                arr = pc.cast(arr, pa.string())
-            if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
-                arr, bad_utf8 = _as_utf8(arr)
-                flag(bad_utf8, f"{role} name is not valid UTF-8")
-            empty = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr))
-            rows = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
-            if rows.size:
-                blank = [i for i in rows if not self._text_of(table, int(i)).strip()]
-                flag(np.array(blank, np.int64), "blank line")
-                flag(rows, f"empty {role} name")
+            if pa.types.is_dictionary(arr.type) and not arr.null_count:  # check each value once
+                values, problems = _checked_names(arr.dictionary, role)
+                index = arr.indices.to_numpy(zero_copy_only=False)
+                problems = [(np.flatnonzero(np.isin(index, rows)), reason) for rows, reason in problems]
+                arr = pa.DictionaryArray.from_arrays(arr.indices, values)
+            else:
+                arr, problems = _checked_names(arr.dictionary_decode() if pa.types.is_dictionary(arr.type)
+                                               else arr, role)
+            for rows, reason in problems:
+                if rows.size and reason.startswith("empty"):
+                    blank = [i for i in rows if not self._text_of(table, int(i)).strip()]
+                    flag(np.array(blank, np.int64), "blank line")
+                flag(rows, reason)
             names[role] = arr
         weight = None
         if "weight" in table.column_names:
@@ -273,6 +279,68 @@ class EdgeReader:
             if not len(names["lhs"]):
                 return None
         return EdgeBatch(names["lhs"], names["rhs"], names.get("rel"), weight)
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_newlines(data: np.ndarray) -> int:
+    n = 0
+    for b in data:
+        n += b == 10
+    return n
+
+
+@numba.njit(nogil=True, cache=True)
+def _last_newline(data: np.ndarray) -> int:
+    """Index of the last b"\\n" in data, -1 if none."""
+    for i in range(len(data) - 1, -1, -1):
+        if data[i] == 10:
+            return i
+    return -1
+
+
+@numba.njit(nogil=True, cache=True)
+def _maybe_blank(offsets: np.ndarray, lo: int, data: np.ndarray, out: np.ndarray) -> None:
+    """out[i]: name i is empty or has only bytes that may belong to white space (ASCII white
+    space, or non-ASCII: a multi-byte character may be a Unicode space)."""
+    for i in range(len(offsets) - 1):
+        blank = True
+        for j in range(offsets[i] - lo, offsets[i + 1] - lo):
+            b = data[j]
+            if b < 128 and not (b == 32 or 9 <= b <= 13):
+                blank = False
+                break
+        out[i] = blank
+
+
+def _blank_names(arr: pa.Array) -> np.ndarray:
+    """Rows of a string array whose name is empty or only white space (pc.utf8_is_space's rule;
+    it runs on the few candidates only)."""
+    off, lo, data = string_buffers(arr)
+    maybe = np.empty(len(arr), bool)
+    _maybe_blank(off, lo, data, maybe)
+    rows = np.flatnonzero(maybe)
+    if rows.size:
+        cand = arr.take(pa.array(rows))
+        space = pc.or_(pc.equal(pc.binary_length(cand), 0), pc.utf8_is_space(cand))
+        rows = rows[space.to_numpy(zero_copy_only=False)]
+    return rows
+
+
+def _checked_names(arr: pa.Array, role: str) -> tuple[pa.Array, list[tuple[np.ndarray, str]]]:
+    """(the names as a UTF-8 string array, [(rows, why)] of missing, non-UTF-8 and empty names)."""
+    problems = []
+    if pa.types.is_null(arr.type) or arr.null_count:
+        nulls = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
+        problems.append((nulls, f"missing {role} name"))
+        arr = arr.fill_null("") if not pa.types.is_null(arr.type) else pa.array([""] * len(arr))
+    if not (pa.types.is_binary(arr.type) or pa.types.is_string(arr.type)
+            or pa.types.is_large_binary(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.string())
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        arr, bad_utf8 = _as_utf8(arr)
+        problems.append((bad_utf8, f"{role} name is not valid UTF-8"))
+    problems.append((_blank_names(arr), f"empty {role} name"))
+    return arr, problems
 
 
 def _as_utf8(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:

@@ -50,18 +50,31 @@ class RecordSpill:
 
 
 class ColumnSpill:
-    """Parallel column files (one per field) kept open for appending; read back in pieces."""
+    """Parallel column files (one per field) kept open for appending; read back in pieces. A field
+    with a default (e.g. weight 1) may be given as None: nothing is written for it until a batch
+    gives it (then the rows before get the default), and pieces fill it in."""
 
-    def __init__(self, folder: Path, name: str, fields: tuple[tuple[str, type], ...]) -> None:
-        self.fields = fields
+    def __init__(self, folder: Path, name: str, fields: tuple[tuple[str, type], ...],
+                 defaults: dict[str, float] | None = None) -> None:
+        self.fields, self.defaults = fields, dict(defaults or {})
         self.paths = {f: folder / f"{name}.{f}" for f, _ in fields}
         self._files = {f: open(p, "wb") for f, p in self.paths.items()}
+        self._written = {f: 0 for f, _ in fields}  # rows in each file
         self.count = 0
 
     def append(self, *columns) -> None:
+        n = len(columns[0])
         for (f, dt), data in zip(self.fields, columns, strict=True):
-            np.asarray(data, dt).tofile(self._files[f])
-        self.count += len(columns[0])
+            if data is None and not self._written[f]:
+                if f not in self.defaults:
+                    raise ValueError(f"field {f} has no default")
+                continue
+            gap = self.count - self._written[f]
+            if gap:
+                np.full(gap, self.defaults[f], dt).tofile(self._files[f])
+            np.asarray(np.full(n, self.defaults[f], dt) if data is None else data, dt).tofile(self._files[f])
+            self._written[f] = self.count + n
+        self.count += n
 
     def close(self) -> None:
         for f in self._files.values():
@@ -71,7 +84,7 @@ class ColumnSpill:
         for start in range(0, self.count, size):
             n = min(size, self.count - start)
             yield start, [np.fromfile(self.paths[f], dt, n, offset=start * np.dtype(dt).itemsize)
-                          for f, dt in self.fields]
+                          if self._written[f] else np.full(n, self.defaults[f], dt) for f, dt in self.fields]
 
     def remove(self) -> None:
         self.close()
