@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from jgraph.config import DEFAULT_ENTITY_TYPE
 from jgraph.data.dataset import Edges
 from jgraph.data.dictionary import NameDictionary, hash_of, keys_of
 from jgraph.data.prepared import META, PreparedWriter
-from jgraph.data.reader import BadRows, EdgeBatch, EdgeReader, prefetch
+from jgraph.data.reader import BadRows, EdgeBatch, EdgeReader, ordered_map
 from jgraph.data.spill import ColumnSpill, RecordSpill, Staging
 from jgraph.data.tsv import DataError
 from jgraph.memory import peak_rss_mib
@@ -153,18 +154,17 @@ class _Reading:
         has_w = "weight" in reader.roles
         self.weighted[split] |= has_w
 
-        def prepare(batch: EdgeBatch):  # in the reading thread (which also parses and checks)
-            if batch.rel is None:
-                return batch, None
-            enc = batch.rel if pa.types.is_dictionary(batch.rel.type) else pc.dictionary_encode(batch.rel)
-            index = enc.indices.to_numpy(zero_copy_only=False)  # few relations: hashed once a batch
-            return batch, (enc.dictionary, keys_of(enc.dictionary), index)
+        def prepare(batch: EdgeBatch):  # in the reader's threads, which also parse and check
+            rel = None
+            if batch.rel is not None:  # few relations: hashed once a batch
+                enc = batch.rel if pa.types.is_dictionary(batch.rel.type) else pc.dictionary_encode(batch.rel)
+                rel = (enc.dictionary, keys_of(enc.dictionary), enc.indices.to_numpy(zero_copy_only=False))
+            keys = np.empty(2 * len(batch), np.complex128)  # heads and tails interleaved: ids are
+            keys[0::2], keys[1::2] = keys_of(batch.lhs), keys_of(batch.rhs)  # given in order of first
+            return batch, rel, keys, hash_of(keys)  # appearance, row by row
 
-        for batch, k_rel in prefetch(iter(reader), prepare):
-            n = len(batch)  # keys here, not in the reading thread: the two threads' work balances
-            keys = np.empty(2 * n, np.complex128)  # heads and tails interleaved: ids are given
-            keys[0::2], keys[1::2] = keys_of(batch.lhs), keys_of(batch.rhs)  # in order of first
-            hashes = hash_of(keys)  # appearance, row by row
+        for batch, k_rel, keys, hashes in reader.batches(prepare):
+            n = len(batch)
             rel = self._relations(batch, k_rel)
             lt, rt = self.rel_types[:, 0][rel], self.rel_types[:, 1][rel]
             if (lt == lt[0]).all() and (rt == lt[0]).all():
@@ -276,50 +276,61 @@ def _scatter_by_bucket(place0, place1, rel, weight_bits, n_r, n_buckets, out):
 
 def _bucket_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, n_r: int, n_buckets: int,
                  folder: Path) -> tuple[dict[int, RecordSpill], dict[str, RecordSpill], dict[str, int]]:
-    """Pass 3: spilled edges -> bucket record files (train) and split record files (valid/test)."""
+    """Pass 3: spilled edges -> bucket record files (train) and split record files (valid/test).
+    Pieces are placed by two worker threads while this one reads the next and appends the placed
+    records (in piece order, so each bucket keeps the input's edge order)."""
     buckets: dict[int, RecordSpill] = {}
     splits = {s: RecordSpill(folder / f"out.{s}", SPLIT_REC) for s in ("valid", "test")}
     counts = {"dropped": 0, "train": 0, "valid": 0, "test": 0}
     fractions = {"valid": spec.valid_fraction, "test": spec.test_fraction}
     weighted = reading.weighted["train"]
+    rec = BUCKET_REC_W if weighted else BUCKET_REC
+
+    def place(item):  # in a worker thread: pure, no appends
+        s, start, (lhs, rel, rhs, w) = item
+        dropped, split_out = 0, {}
+        r = plan.rel_map[rel] if plan.filtered else rel
+        places = [plan.lookup(plan.place, reading.rel_types, side, rel, ids)
+                  for side, ids in ((0, lhs), (1, rhs))]
+        ok = (r >= 0) & (places[0] >= 0) & (places[1] >= 0) if plan.filtered else None
+        if ok is not None:
+            dropped = int((~ok).sum())
+        dest = None if s == "train" else np.full(len(lhs), SPLITS.index(s), np.int8)
+        if s == "train" and (spec.valid_fraction or spec.test_fraction):
+            u = _uniform(spec.split_seed, np.arange(start, start + len(lhs)))
+            dest = np.zeros(len(lhs), np.int8)
+            dest[u < spec.valid_fraction + spec.test_fraction] = 2
+            dest[u < spec.valid_fraction] = 1
+        for d, split in ((1, "valid"), (2, "test")):
+            if dest is None or not (fractions[split] or getattr(spec, split)):
+                continue
+            m = dest == d if ok is None else ok & (dest == d)
+            out = np.empty(int(m.sum()), SPLIT_REC)
+            out["lhs"] = plan.lookup(plan.ent_map, reading.rel_types, 0, rel[m], lhs[m])
+            out["rhs"] = plan.lookup(plan.ent_map, reading.rel_types, 1, rel[m], rhs[m])
+            out["rel"], out["weight"] = r[m], w[m]
+            split_out[split] = out
+        if dest is not None or ok is not None:
+            m = dest == 0 if ok is None else ok if dest is None else ok & (dest == 0)
+            places, r, w = [p[m] for p in places], r[m], w[m]
+        out = np.empty((len(r), rec.itemsize // 4), np.int32)
+        bounds = _scatter_by_bucket(places[0], places[1], r.astype(np.int32, copy=False),
+                                    w.view(np.int32) if weighted else np.zeros(0, np.int32),
+                                    n_r, n_buckets, out)
+        return dropped, split_out, out.view(rec).reshape(-1), bounds
+
+    pieces = ((s, start, cols) for s in SPLITS for start, cols in reading.spills[s].pieces(spec.chunk_edges))
+    for dropped, split_out, out, bounds in ordered_map(place, pieces):
+        counts["dropped"] += dropped
+        for split, records in split_out.items():
+            splits[split].append(records)
+            counts[split] += len(records)
+        for b in np.flatnonzero(np.diff(bounds)):
+            if b not in buckets:
+                buckets[int(b)] = RecordSpill(folder / f"bucket.{b}", rec)
+            buckets[int(b)].append(out[bounds[b] : bounds[b + 1]])
+        counts["train"] += len(out)
     for s in SPLITS:
-        for start, (lhs, rel, rhs, w) in reading.spills[s].pieces(spec.chunk_edges):
-            r = plan.rel_map[rel] if plan.filtered else rel
-            places = [plan.lookup(plan.place, reading.rel_types, side, rel, ids)
-                      for side, ids in ((0, lhs), (1, rhs))]
-            ok = (r >= 0) & (places[0] >= 0) & (places[1] >= 0) if plan.filtered else None
-            if ok is not None:
-                counts["dropped"] += int((~ok).sum())
-            dest = None if s == "train" else np.full(len(lhs), SPLITS.index(s), np.int8)
-            if s == "train" and (spec.valid_fraction or spec.test_fraction):
-                u = _uniform(spec.split_seed, np.arange(start, start + len(lhs)))
-                dest = np.zeros(len(lhs), np.int8)
-                dest[u < spec.valid_fraction + spec.test_fraction] = 2
-                dest[u < spec.valid_fraction] = 1
-            for d, split in ((1, "valid"), (2, "test")):
-                if dest is None or not (fractions[split] or getattr(spec, split)):
-                    continue
-                m = dest == d if ok is None else ok & (dest == d)
-                out = np.empty(int(m.sum()), SPLIT_REC)
-                out["lhs"] = plan.lookup(plan.ent_map, reading.rel_types, 0, rel[m], lhs[m])
-                out["rhs"] = plan.lookup(plan.ent_map, reading.rel_types, 1, rel[m], rhs[m])
-                out["rel"], out["weight"] = r[m], w[m]
-                splits[split].append(out)
-                counts[split] += len(out)
-            if dest is not None or ok is not None:
-                m = dest == 0 if ok is None else ok if dest is None else ok & (dest == 0)
-                places, r, w = [p[m] for p in places], r[m], w[m]
-            rec = BUCKET_REC_W if weighted else BUCKET_REC
-            out = np.empty((len(r), rec.itemsize // 4), np.int32)
-            bounds = _scatter_by_bucket(places[0], places[1], r.astype(np.int32, copy=False),
-                                        w.view(np.int32) if weighted else np.zeros(0, np.int32),
-                                        n_r, n_buckets, out)
-            out = out.view(rec).reshape(-1)
-            for b in np.flatnonzero(np.diff(bounds)):
-                if b not in buckets:
-                    buckets[int(b)] = RecordSpill(folder / f"bucket.{b}", rec)
-                buckets[int(b)].append(out[bounds[b] : bounds[b + 1]])
-            counts["train"] += len(out)
         reading.spills[s].remove()
     return buckets, splits, counts
 
@@ -329,11 +340,21 @@ def _write_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, writer: Prepar
                 staging_fresh: bool) -> None:
     """Pass 4: bucket and split spills into TensorStore a piece at a time, names into Parquet."""
     size, weighted = spec.chunk_edges, writer.train.weight
-    for b, spill in sorted(buckets.items()):
+
+    def write_bucket(b: int, spill: RecordSpill) -> None:
         pieces = ((x["lhs"], x["rhs"], x["rel"], x["weight"] if weighted else None)
                   for _, x in spill.pieces(size))
         writer.train.write_pieces(divmod(b, writer.train.n_rhs), spill.count, pieces, fresh=staging_fresh)
         spill.remove()
+
+    with ThreadPoolExecutor(2, thread_name_prefix="jgraph-import-write") as pool:  # two at a time
+        futures = [pool.submit(write_bucket, b, spill) for b, spill in sorted(buckets.items())]
+        try:
+            for f in futures:
+                f.result()
+        finally:  # on an error (or an interrupt) start no more
+            for f in futures:
+                f.cancel()
     for split, spill in splits.items():
         fraction = spec.valid_fraction if split == "valid" else spec.test_fraction
         if not (getattr(spec, split) or fraction):

@@ -13,10 +13,11 @@ default by the column count as in jgraph/data/tsv.py) or, for Parquet, by column
 
 from __future__ import annotations
 
+import collections
 import os
-import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,14 +50,19 @@ class BadRows:
     count: int = 0
     examples: list[str] = field(default_factory=list)
     _first: list = field(default_factory=list, repr=False)
+    _files: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, path: str, line: int, why: str, text: str) -> None:
-        """One dropped row (`line`: the file line, or the Parquet row)."""
-        self.count += 1
-        if len(self._first) < self.keep:
-            self._first.append((path, line, f"{why}: {text!r}"))
+        """One dropped row (`line`: the file line, or the Parquet row). Thread-safe; the examples
+        are the first `keep` in file order (files in the order read) whatever the calls' order."""
+        with self._lock:
+            self.count += 1
+            order = self._files.setdefault(path, len(self._files))
+            self._first.append((order, line, f"{path}:{line}: {why}: {text!r}"))
             self._first.sort()
-            self.examples = [f"{p}:{n}: {m}" for p, n, m in self._first]
+            del self._first[self.keep :]
+            self.examples = [e for _, _, e in self._first]
 
 
 @dataclass
@@ -155,14 +161,14 @@ class EdgeReader:
                 yield block, lines
                 lines += _count_newlines(block) + (block[-1] != 10)
 
-    def _text_batches(self) -> Iterator[tuple[pa.Table, int, list[int]]]:
-        """(table of a block's rows, lines of the file before its first row, lines of the rows
-        skipped in it)."""
+    def _parse(self, item: tuple[np.ndarray, int]) -> tuple[pa.Table | None, int, list[int], int]:
+        """(table of a block's rows or None, lines of the file before its first row, lines of the
+        rows skipped in it, rows read). Thread-safe: blocks are parsed by several threads."""
+        block, before = item
         invalid: list[tuple[int, str, int, int]] = []
-        offset = [0]
 
         def on_invalid(row) -> str:
-            line = offset[0] + row.number
+            line = before + row.number
             invalid.append((line, row.text, row.expected_columns, row.actual_columns))
             if self.bad is None:
                 return "error"
@@ -177,24 +183,20 @@ class EdgeReader:
         types = {n: pa.dictionary(pa.int32(), pa.binary()) if n == "rel" else pa.binary()
                  for n in self._names}
         convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
-        for block, before in self._blocks():
-            skip = self.skip_rows if before == 0 else 0
-            offset[0] = before
-            seen = len(invalid)
-            try:
-                table = pacsv.read_csv(pa.BufferReader(pa.py_buffer(block)), read_options=pacsv.ReadOptions(
-                    column_names=self._names, use_threads=False, skip_rows=skip, block_size=len(block) + 1),
-                    parse_options=parse, convert_options=convert)
-            except pa.ArrowInvalid as e:
-                if len(invalid) > seen and self.bad is None:
-                    line, text, want, got = invalid[-1]
-                    raise DataError(f"{self.path}:{line}: expected {want} columns separated by "
-                                    f"{self.delimiter!r}, got {got}: {text!r}") from None
-                if "Empty CSV file" in str(e):
-                    continue
-                raise DataError(f"{self.path}: {e}") from None
-            self.rows_read += table.num_rows + len(invalid) - seen
-            yield table, before + skip, [r[0] for r in invalid[seen:]]
+        skip = self.skip_rows if before == 0 else 0
+        try:
+            table = pacsv.read_csv(pa.BufferReader(pa.py_buffer(block)), read_options=pacsv.ReadOptions(
+                column_names=self._names, use_threads=False, skip_rows=skip, block_size=len(block) + 1),
+                parse_options=parse, convert_options=convert)
+        except pa.ArrowInvalid as e:
+            if invalid and self.bad is None:
+                line, text, want, got = invalid[-1]
+                raise DataError(f"{self.path}:{line}: expected {want} columns separated by "
+                                f"{self.delimiter!r}, got {got}: {text!r}") from None
+            if "Empty CSV file" in str(e):
+                return None, before + skip, [], len(invalid)
+            raise DataError(f"{self.path}: {e}") from None
+        return table, before + skip, [r[0] for r in invalid], table.num_rows + len(invalid)
 
     def _line(self, row: int, skipped: list[int], base: int) -> int:
         """File line of a block's row-th kept row: `base` lines precede the block's first row,
@@ -204,19 +206,39 @@ class EdgeReader:
 
     # ------------------------------------------------------------------ batches
     def __iter__(self) -> Iterator[EdgeBatch]:
+        return self.batches()
+
+    def batches(self, fn=None, workers: int = 2) -> Iterator:
+        """Checked batches (or fn(batch), e.g. hashing names) in file order. Blocks are read here
+        and parsed, checked and passed to fn by `workers` threads, a few blocks at a time."""
         if self.format == "parquet":
             cols = list(dict.fromkeys(self._cols.values()))
-            first = 0
-            for batch in self._pq.iter_batches(batch_size=max(self.block_bytes // 32, 1024), columns=cols):
-                table = pa.table({role: batch.column(name) for role, name in self._cols.items()})
-                self.rows_read += batch.num_rows
-                out = self._check(table, lambda i, f=first: f + i + 1)
-                first += batch.num_rows
-                if out is not None:
-                    yield out
-            return
-        for table, base, skipped in self._text_batches():
-            out = self._check(table, lambda i, b=base, s=skipped: self._line(i, s, b))
+            pieces = self._pq.iter_batches(batch_size=max(self.block_bytes // 32, 1024), columns=cols)
+
+            def tables():
+                first = 0
+                for batch in pieces:
+                    yield pa.table({role: batch.column(name) for role, name in self._cols.items()}), first
+                    first += batch.num_rows
+
+            def work(item):
+                table, first = item
+                return self._check(table, lambda i: first + i + 1), table.num_rows
+        else:
+            tables = self._blocks
+
+            def work(item):
+                table, base, skipped, rows = self._parse(item)
+                if table is None:
+                    return None, rows
+                return self._check(table, lambda i: self._line(i, skipped, base)), rows
+
+        def work_fn(item):
+            batch, rows = work(item)
+            return (fn(batch) if fn is not None and batch is not None else batch), rows
+
+        for out, rows in ordered_map(work_fn, tables(), workers, workers + 1):
+            self.rows_read += rows
             if out is not None:
                 yield out
 
@@ -394,38 +416,19 @@ def _weights(arr: pa.Array) -> tuple[np.ndarray, list[int], list[str]]:
     return np.where(np.isfinite(w), w, 0.0).astype(np.float32), rows, reasons
 
 
-def prefetch(items, fn, depth: int = 2):
-    """Yield fn(item) for each item, computed `depth` ahead in a thread (pyarrow and numpy release
-    the GIL, so parsing and key hashing overlap the dictionary work of the caller)."""
-    q: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-    done = object()
-
-    def work() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                q.put((fn(item), None))
-            q.put((done, None))
-        except BaseException as e:  # handed to the caller
-            q.put((None, e))
-
-    th = threading.Thread(target=work, daemon=True, name="jgraph-import-read")
-    th.start()
+def ordered_map(fn, items, workers: int = 2, depth: int = 3):
+    """Yield fn(item) for each item in order, up to `depth` computed at once by `workers` threads
+    (items are drawn here, in the caller's thread). For numpy/numba work that releases the GIL."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="jgraph-import-map")
+    pending: collections.deque = collections.deque()
     try:
-        while True:
-            value, err = q.get()
-            if err is not None:
-                raise err
-            if value is done:
-                return
-            yield value
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
     finally:
-        stop.set()
-        while th.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                q.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        th.join()
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)
