@@ -110,6 +110,7 @@ def main() -> None:
                     raise SystemExit("generating the input failed")
                 print(f"  (generated {src.name}: {src.stat().st_size / 1e9:.2f} GB in "
                       f"{time.perf_counter() - t0:.0f}s)", flush=True)
+            os.sync()  # the last run's (or the generator's) dirty pages are not written back during this one
             stats, wall = run_import(src, work / "out", a.parts, a.import_args)
             sec = stats["seconds"]
             row = {

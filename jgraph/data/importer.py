@@ -6,20 +6,23 @@
     python -m jgraph.data.import data/g --train edges.parquet --columns lhs=src rhs=dst weight=w
 
 (jgraph/data/import.py is the command line; code calls `run_import(ImportSpec(...))`.) Memory is
-the dictionaries (20 bytes a hash slot, 40-80 bytes per entity, jgraph/data/dictionary.py) plus a
-fixed buffer (one input block, one piece of spilled edges), whatever the edge count. Four passes:
-  1. read: parse each file (pyarrow, in a reading thread that also checks rows and hashes names),
-     map names to provisional ids in order of first appearance (head, tail, row by row), append
-     the ids to spill files and new names to a names file; count relations.
+the dictionaries (32 bytes a hash slot, 64-128 bytes per entity, jgraph/data/dictionary.py) plus a
+fixed buffer (a few input blocks, a few pieces of spilled edges), whatever the edge count. The hot
+loops are compiled (numba) and release the GIL, so each pass keeps both cores busy. Four passes:
+  1. read: parse each file (pyarrow; two threads parse, check and hash the names of alternate
+     blocks), map names to provisional ids in order of first appearance (head, tail, row by row),
+     append the ids to spill files (no weight file for unweighted input) and new names to a names
+     file; count relations.
   2. plan: relations below --relation-min-count go, then entities below --entity-min-count
      (counted over the edges of the kept relations); the kept ones keep their order as ids. Each
      entity's partition and row follow jgraph.partition's seeded rule (--partition-seed).
-  3. bucket: spilled edges -> final ids -> (partition, row) -> their bucket's spill file;
+  3. bucket: spilled edges -> final ids -> (partition, row) -> their bucket's spill file (two
+     threads place pieces, a counting sort by bucket; appended in order);
      valid/test edges (given, or drawn by --valid/test-fraction from a hash of the row index and
      --split-seed, so the split does not depend on batch sizes) -> their split's spill file.
-  4. write: buckets and splits into TensorStore a piece at a time, names into Parquet, an fsync,
-     then dataset.json; the staging folder is renamed to OUT (jgraph/data/spill.py), so an
-     interrupted import leaves no dataset at OUT.
+  4. write: buckets (two at a time) and splits into TensorStore a piece at a time, names into
+     Parquet, an fsync, then dataset.json; the staging folder is renamed to OUT
+     (jgraph/data/spill.py), so an interrupted import leaves no dataset at OUT.
 Bad rows stop the import with file:line and the text, or with --skip-bad are dropped, counted,
 printed and kept in dataset.json (`import.bad_rows`, `import.bad_examples`).
 """
