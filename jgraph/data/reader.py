@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import os
+import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -209,8 +210,8 @@ class EdgeReader:
         return self.batches()
 
     def batches(self, fn=None, workers: int = 2) -> Iterator:
-        """Checked batches (or fn(batch), e.g. hashing names) in file order. Blocks are read here
-        and parsed, checked and passed to fn by `workers` threads, a few blocks at a time."""
+        """Checked batches (or fn(batch), e.g. hashing names) in file order. Blocks are read by a
+        thread and parsed, checked and passed to fn by `workers` threads, a few blocks at a time."""
         if self.format == "parquet":
             cols = list(dict.fromkeys(self._cols.values()))
             pieces = self._pq.iter_batches(batch_size=max(self.block_bytes // 32, 1024), columns=cols)
@@ -237,7 +238,7 @@ class EdgeReader:
             batch, rows = work(item)
             return (fn(batch) if fn is not None and batch is not None else batch), rows
 
-        for out, rows in ordered_map(work_fn, tables(), workers, workers + 1):
+        for out, rows in ordered_map(work_fn, readahead(tables()), workers, workers + 1):
             self.rows_read += rows
             if out is not None:
                 yield out
@@ -432,3 +433,40 @@ def ordered_map(fn, items, workers: int = 2, depth: int = 3):
         for f in pending:
             f.cancel()
         pool.shutdown(wait=True)
+
+
+def readahead(items, depth: int = 2):
+    """Yield the items of an iterable drawn `depth` ahead by a thread (file reads off the
+    caller's thread)."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    done = object()
+
+    def draw() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put((item, None))
+            q.put((done, None))
+        except BaseException as e:  # handed to the caller
+            q.put((None, e))
+
+    th = threading.Thread(target=draw, daemon=True, name="jgraph-import-readahead")
+    th.start()
+    try:
+        while True:
+            item, err = q.get()
+            if err is not None:
+                raise err
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while th.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        th.join()
