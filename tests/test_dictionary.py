@@ -44,6 +44,13 @@ def test_keys_are_exact_for_short_names_and_differ_for_long_ones() -> None:
     assert keys_of(pa.array(names, pa.large_string())).tobytes() == keys_of(pa.array(names)).tobytes()
 
 
+def test_short_names_are_keyed_by_their_bytes_and_length() -> None:
+    keys = keys_of(pa.array(["a", "abcdefghij", "é"])).view(np.uint64).reshape(-1, 2)
+    assert keys[0].tolist() == [0x61, 1 << 56]
+    assert keys[1].tolist() == [int.from_bytes(b"abcdefgh", "little"), 0x6A69 | (10 << 56)]
+    assert keys[2].tolist() == [int.from_bytes("é".encode(), "little"), 2 << 56]
+
+
 def test_empty_names_are_refused() -> None:
     with pytest.raises(ValueError, match="empty name"):
         NameDictionary().encode(pa.array(["a", ""]))

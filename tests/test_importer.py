@@ -21,8 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from jgraph.config import DataConfig, EntityConfig, TrainConfig
-from jgraph.data.importer import ImportSpec, run_import
+from jgraph.data.importer import ImportSpec, _scatter_by_bucket, run_import
 from jgraph.data.prepared import load_names, load_prepared, train_edges
+from jgraph.data.reader import ordered_map, readahead
 from jgraph.data.spill import ColumnSpill
 from jgraph.data.tsv import DataError
 
@@ -288,3 +289,61 @@ def test_cli_reports_data_errors(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "jgraph.data.import", str(tmp_path / "o"), "--train",
                         str(path)], cwd=REPO, capture_output=True, text=True)
     assert p.returncode == 2 and f"error: {path}:2: expected 3 columns" in p.stderr
+
+
+def test_scatter_by_bucket_is_a_stable_counting_sort() -> None:
+    rng = np.random.default_rng(0)
+    n, n_r = 1000, 3
+    part = rng.integers(n_r, size=(2, n))
+    row = rng.integers(1 << 20, size=(2, n))
+    place = (part << 32) | row
+    rel = np.arange(n, dtype=np.int32)  # the input position, to check the order within a bucket
+    w = rng.random(n).astype(np.float32)
+    out = np.empty((n, 4), np.int32)
+    bounds = _scatter_by_bucket(place[0], place[1], rel, w.view(np.int32), n_r, n_r * n_r, out)
+    bucket = part[0] * n_r + part[1]
+    np.testing.assert_array_equal(np.diff(bounds), np.bincount(bucket, minlength=n_r * n_r))
+    for b in range(n_r * n_r):
+        got = out[bounds[b] : bounds[b + 1]]
+        want = np.flatnonzero(bucket == b)  # in input order
+        np.testing.assert_array_equal(got[:, 2], want)
+        np.testing.assert_array_equal(got[:, 0], row[0, want])
+        np.testing.assert_array_equal(got[:, 1], row[1, want])
+        np.testing.assert_array_equal(got[:, 3].view(np.float32), w[want])
+
+
+def test_lines_longer_than_a_block_are_read_whole(tmp_path: Path) -> None:
+    rows = [("x" * 150 + str(i), "r" * 90, "y" * 120 + str(i % 7)) for i in range(40)]
+    f = _write(tmp_path / "long.tsv", rows)
+    run_import(ImportSpec(out=str(tmp_path / "o"), train=[str(f)], block_bytes=64), log=lambda m: None)
+    assert _load(tmp_path / "o")[2]["train"] == collections.Counter(rows)
+
+
+def test_ordered_map_keeps_order_and_raises_the_first_error() -> None:
+    def slow_square(i: int) -> int:
+        time.sleep(0.002 * (i % 3))  # later items often finish first
+        if i == 7:
+            raise ValueError("item 7")
+        return i * i
+
+    assert list(ordered_map(slow_square, range(7), workers=3, depth=4)) == [i * i for i in range(7)]
+    got = []
+    with pytest.raises(ValueError, match="item 7"):
+        for x in ordered_map(slow_square, range(20), workers=3, depth=4):
+            got.append(x)
+    assert got == [i * i for i in range(7)]
+    it = ordered_map(slow_square, range(1000), workers=2, depth=3)
+    assert next(it) == 0
+    it.close()  # stops early: pending work is cancelled, the pool shut down
+
+
+def test_readahead_yields_in_order_and_hands_errors_over() -> None:
+    def items():
+        yield from range(5)
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for x in readahead(items(), depth=2):
+            got.append(x)
+    assert got == list(range(5))
