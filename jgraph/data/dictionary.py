@@ -5,8 +5,8 @@ batches lets it read the text once. Names are keyed by 128 bits computed from th
 up to 15 bytes by their bytes and length (exact), longer names by a 120-bit hash (two names collide
 with probability about n² / 2^121: none in any real graph). The keys sit in one open-addressing
 table (linear probing, load <= 1/2), a slot of 32 bytes holding the key and its id, so a lookup is
-one cache miss. Keys, hashes, lookups and inserts are compiled loops (numba, `nogil`: a reading
-thread computes keys while the main thread inserts), one pass over the names each. The dictionary
+one cache miss. Keys, hashes, lookups and inserts are compiled loops (numba, `nogil`: reading
+threads compute keys while the main thread inserts), one pass over the names each. The dictionary
 keeps keys, not names: callers keep the new names that `encode` returns (the importer streams them
 to disk), so memory is 32 bytes a slot, 64 to 128 bytes per name.
 """
