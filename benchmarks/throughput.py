@@ -4,6 +4,7 @@
     python benchmarks/throughput.py --dim 400
     python benchmarks/throughput.py --operator complex_diagonal --dim 100
     python benchmarks/throughput.py --all                # the three configurations above
+    python benchmarks/throughput.py --dtype bfloat16     # entity rows stored in bfloat16
 
 One epoch over uniformly random edges (1 relation, 1 partition), batch 1000, chunks of 50 with 50
 batch + 50 uniform negatives per side, softmax loss. Prints edges/s of the epoch (compile excluded:
@@ -37,6 +38,7 @@ def measure(args, dim: int, operator: str, comparator: str, loss: str) -> dict:
     cfg.training.batch_size, cfg.training.num_epochs = args.batch, 1
     cfg.training.batches_per_dispatch = args.dispatch
     cfg.training.rng_impl = args.rng
+    cfg.model.embedding_dtype = args.dtype
     cfg.storage.save = False
     ds = random_dataset(args.nodes, args.edges)
     trainer = Trainer(cfg, ds, CheckpointStore("memory://"))
@@ -61,6 +63,8 @@ def main() -> None:
     p.add_argument("--uniform", type=int, default=50)
     p.add_argument("--dispatch", type=int, default=64)
     p.add_argument("--rng", default="threefry")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="model.embedding_dtype: how entity rows are stored")
     p.add_argument("--all", action="store_true", help="d=100 dot, d=400 dot, d=100 ComplEx")
     args = p.parse_args()
     load_plugins(["models"])
@@ -70,16 +74,18 @@ def main() -> None:
     for dim, op in runs:
         r = measure(args, dim, op, args.comparator, args.loss)
         rss = peak_rss_mib()
-        print(f"d={dim} operator={op} comparator={args.comparator} loss={args.loss}: "
+        print(f"d={dim} operator={op} comparator={args.comparator} loss={args.loss} {args.dtype}: "
               f"{r['edges_per_s']:,.0f} edges/s in training steps, {r['edges'] / r['wall_s']:,.0f} over the "
               f"epoch's wall time, which adds building its batches ({r['edges']:,} edges, "
               f"epoch wall {r['wall_s']:.1f}s, "
               f"compile {r['compile_s']:.1f}s, peak RSS {rss:,.0f} MiB)", flush=True)
         append_csv(out, ["time", "host", "nodes", "edges", "dim", "operator", "comparator", "loss",
-                         "batch", "uniform", "edges_per_s", "wall_s", "compile_s", "peak_rss_mib"],
+                         "batch", "uniform", "edges_per_s", "wall_s", "compile_s", "peak_rss_mib",
+                         "embedding_dtype"],
                    [time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), args.nodes, args.edges, dim,
                     op, args.comparator, args.loss, args.batch, args.uniform,
-                    round(r["edges_per_s"]), round(r["wall_s"], 2), round(r["compile_s"], 2), round(rss)])
+                    round(r["edges_per_s"]), round(r["wall_s"], 2), round(r["compile_s"], 2), round(rss),
+                    args.dtype])
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ class ModelConfig:
     reciprocal: bool = False  # PBG dynamic relations: separate lhs/rhs operators, both directions
     regularizer: str = "n3"
     regularization_coef: float = 0.0  # 0 = off
+    embedding_dtype: str = "float32"  # float32, or bfloat16: entity rows stored (working table and
+    #   checkpoints) in half the bytes; computed in float32, written back with stochastic rounding
 
 
 @dataclass
@@ -261,6 +263,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"model.dimension must be > 0, got {m.dimension}")
     if m.bias and m.dimension < 2:
         raise ValueError("model.bias needs model.dimension >= 2")
+    if m.embedding_dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"model.embedding_dtype must be float32 or bfloat16, got {m.embedding_dtype!r}")
     if n.num_batch_negs < 0 or n.num_uniform_negs < 0:
         raise ValueError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
     if not n.all_negs and n.num_batch_negs == 0 and n.num_uniform_negs == 0:

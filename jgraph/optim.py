@@ -43,17 +43,50 @@ def unique_rows(ids: Array, fill: int) -> tuple[Array, Array]:
     return uniq, inverse
 
 
+def _lowbias32(x: Array) -> Array:
+    """A 32-bit integer hash (Wellons' lowbias32): cheap elementwise pseudo-random bits."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def stochastic_round(x: Array, dtype: Any, key: Array) -> Array:
+    """x (float32) in `dtype`: unchanged for float32; for bfloat16 rounded up or down at random
+    with the probabilities that make the result unbiased (E[out] = x), so updates far below a
+    bfloat16 step still move a row on average instead of being rounded away. The random bits are
+    a hash of each element's position and one draw from `key` (a full draw per element would cost
+    more than the training step on CPU)."""
+    if jnp.dtype(dtype) == jnp.float32:
+        return x
+    if jnp.dtype(dtype) != jnp.bfloat16:
+        raise ValueError(f"stochastic rounding to {dtype} is not supported")
+    bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+    seed = jax.random.bits(key, (), jnp.uint32)
+    where = jax.lax.iota(jnp.uint32, x.size).reshape(x.shape)
+    noise = _lowbias32(where * jnp.uint32(0x9E3779B9) + _lowbias32(seed)) & jnp.uint32(0xFFFF)
+    # adding uniform noise below the kept 16 bits, then dropping them: rounds up with probability
+    # (dropped bits) / 2^16; the result is exactly representable, so the cast is exact
+    kept = (bits + noise) & jnp.uint32(0xFFFF0000)
+    return jax.lax.bitcast_convert_type(kept, jnp.float32).astype(jnp.bfloat16)
+
+
 def sparse_row_adagrad(
-    table: Array, acc: Array, uniq: Array, rows: Array, grads: Array, lr: float, eps: float
+    table: Array, acc: Array, uniq: Array, rows: Array, grads: Array, lr: float, eps: float,
+    key: Array | None = None,
 ) -> tuple[Array, Array]:
     """Apply row-wise Adagrad to the unique rows `uniq` of `table` and scatter them back.
 
-    table [N + 1, D], acc [N + 1]: the last row is scratch; uniq int [M]: distinct row ids, the
+    table [N + 1, D] (float32, or bfloat16: the new rows are then stochastically rounded with
+    `key`), acc [N + 1] float32: the last row is scratch; uniq int [M]: distinct row ids, the
     padding entries pointing at the scratch row (so every gather and scatter is in bounds and needs
-    no bounds checks: several times faster on CPU). rows [M, D] (the rows as used, e.g. after
-    max_norm), grads [M, D] (zero for padding) -> (table, acc).
+    no bounds checks: several times faster on CPU). rows [M, D] float32 (the rows as used, e.g.
+    after max_norm), grads [M, D] (zero for padding) -> (table, acc).
     """
     new_rows, new_acc = row_adagrad(rows, acc.at[uniq].get(mode="promise_in_bounds"), grads, lr, eps)
+    if table.dtype != jnp.float32:
+        new_rows = stochastic_round(new_rows, table.dtype, key)
     table = table.at[uniq].set(new_rows, mode="promise_in_bounds")
     acc = acc.at[uniq].set(new_acc, mode="promise_in_bounds")
     return table, acc

@@ -65,10 +65,22 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Sequence[Sequence[A
 
 
 def append_csv(path: str | Path, header: Sequence[str], row: Sequence[Any]) -> Path:
-    """Append one row to a results CSV, writing `header` first when the file is new."""
+    """Append one row to a results CSV, writing `header` first when the file is new. A header that
+    adds trailing columns to the file's header replaces it (older rows get those fields empty)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
+    if not new:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        old = rows[0] if rows else []
+        if list(header) != old:
+            if list(header[: len(old)]) != old:
+                raise ValueError(f"{path}: header {old} is not a prefix of {list(header)}")
+            with open(path, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(header)
+                w.writerows(r + [""] * (len(header) - len(r)) for r in rows[1:])
     with open(path, "a", newline="") as f:
         w = csv.writer(f)
         if new:

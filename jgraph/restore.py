@@ -70,7 +70,7 @@ class OpenRun:
         data = self.store.read_partition(tp.name, p).result()
         if data is None:
             raise CheckpointError(f"{self.location}: partition {p} of {tp.name!r} was never written")
-        return np.asarray(data[0][: tp.sizes[p]])
+        return np.asarray(data[0][: tp.sizes[p]], np.float32)  # bfloat16 tables: as float32
 
     def names(self, entity_type: str) -> pa.Array | None:
         """Entity names in id order (a prepared dataset keeps them on disk; None if it has none)."""

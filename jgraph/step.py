@@ -21,7 +21,7 @@ import optax
 
 from jgraph.model import Batch, Layout, Model
 from jgraph.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
-from jgraph.optim import relation_optimizer, sparse_row_adagrad, unique_rows
+from jgraph.optim import relation_optimizer, sparse_row_adagrad, stochastic_round, unique_rows
 
 Array = Any
 
@@ -176,7 +176,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
     def one_batch(state: TrainState, tables: Tables, batch: Batch, layout: Layout):
         key = jax.random.fold_in(state.key, state.step)
         if neg.all_negs:
-            rows = model.renorm(tables.emb[:num_rows])
+            rows = model.renorm(tables.emb[:num_rows].astype(jnp.float32))
 
             def f(rows, params):
                 return batch_loss(model, neg, params, rows, None, batch, layout, num_rows, groups)
@@ -188,13 +188,14 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             old_acc = tables.acc[:num_rows]
             acc = old_acc + jnp.mean(g_rows * g_rows, axis=-1)
             new_emb = rows - lr * g_rows / (jnp.sqrt(acc) + eps)[:, None]
+            new_emb = stochastic_round(new_emb, tables.emb.dtype, jax.random.fold_in(key, 1))
             tables = Tables(tables.emb.at[:num_rows].set(jnp.where(ok, new_emb, tables.emb[:num_rows])),
                             tables.acc.at[:num_rows].set(jnp.where(ok, acc, old_acc)))
         else:
             ids = gather_ids(model, neg, batch, layout, key)
             uniq, index = unique_rows(ids.ravel(), fill=num_rows)
             index = index.reshape(ids.shape)
-            rows = model.renorm(tables.emb.at[uniq].get(mode="promise_in_bounds"))
+            rows = model.renorm(tables.emb.at[uniq].get(mode="promise_in_bounds").astype(jnp.float32))
 
             def f(rows, params):
                 return batch_loss(model, neg, params, rows, index, batch, layout, num_rows, groups)
@@ -205,7 +206,8 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             ok = jnp.isfinite(total)
             # a non-finite batch updates nothing (the host stops the run on seeing the count)
             g_rows = jnp.where(ok, g_rows, 0.0)
-            emb, acc = sparse_row_adagrad(tables.emb, tables.acc, uniq, rows, g_rows, lr, eps)
+            emb, acc = sparse_row_adagrad(tables.emb, tables.acc, uniq, rows, g_rows, lr, eps,
+                                          jax.random.fold_in(key, 1))
             tables = Tables(emb, acc)
         g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
         updates, opt_state = opt.update(g_params, state.opt_state, state.params)

@@ -190,7 +190,8 @@ class Trainer:
         # each process draws its own negatives
         self.state = init_state(self.model, t.seed * 1000 + self.cluster.rank, t.rng_impl, relation_lr,
                                 cfg.optimizer.eps)
-        self.tables = Tables(jnp.zeros((k + 1, d), jnp.float32), jnp.zeros((k + 1,), jnp.float32))
+        self.tables = Tables(jnp.zeros((k + 1, d), cfg.model.embedding_dtype),
+                             jnp.zeros((k + 1,), jnp.float32))
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
         self.progress = {"epoch": 0, "chunk": 0, "bucket": 0}
         self.history: list[dict[str, Any]] = []
@@ -260,7 +261,7 @@ class Trainer:
             return np.asarray(self.get_slot(self.tables, start + a, rows=b - a)[0])
 
         self.store.write_partition_blocks(tp.name, part, (tp.capacity, self.cfg.model.dimension),
-                                          rows, acc)
+                                          rows, acc, self.cfg.model.embedding_dtype)
 
     # ------------------------------------------------------------------ swapping
     def _enter(self, step: Step, reads: dict[tuple[int, int], Future]) -> None:
@@ -552,7 +553,7 @@ class Trainer:
             here = {p: s for (tt, s), p in self.resident.items() if tt == t}
             if tp.num_partitions == 1 and 0 in here:
                 start = self.layout.slot_start[t][here[0]]
-                parts.append(self.tables.emb[start : start + tp.count])
+                parts.append(self.tables.emb[start : start + tp.count].astype(jnp.float32))
                 continue
             full = np.zeros((tp.count, d), np.float32)
             for p in range(tp.num_partitions):

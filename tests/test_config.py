@@ -71,6 +71,7 @@ def test_wrong_type_is_rejected():
         (["negatives.num_batch_negs=0", "negatives.num_uniform_negs=0"], "both 0"),
         (["eval.ties=random"], "eval.ties"),
         (["negatives.uniform_from=everywhere"], "uniform_from must be side or bucket"),
+        (["model.embedding_dtype=float16"], "embedding_dtype must be float32 or bfloat16"),
         (["eval.protocols=[full]"], "unknown protocol"),
         (["+relations=[{name: r0, lhs: user}]"], "entity type 'user'"),
     ],

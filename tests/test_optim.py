@@ -18,7 +18,7 @@ import pytest
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.model import Batch, Layout, Model
 from jgraph.negatives import uniform_rows
-from jgraph.optim import relation_optimizer, row_adagrad, sparse_row_adagrad, unique_rows
+from jgraph.optim import relation_optimizer, row_adagrad, sparse_row_adagrad, stochastic_round, unique_rows
 from jgraph.step import NegativeSpec, Tables, init_state, make_train_block
 
 LR, REL_LR, EPS = 0.1, 0.05, 1e-10
@@ -291,3 +291,16 @@ def test_nonfinite_batch_updates_nothing(compiled):
     for r in range(K):
         same = np.array_equal(got[r], emb[r], equal_nan=True)
         assert same or np.allclose(got[r], renormed[r], rtol=1e-6), f"row {r} moved"
+
+
+def test_stochastic_rounding_to_bfloat16_is_unbiased_and_exact_in_float32() -> None:
+    x = jnp.full((100_000,), 1 + 2**-10, jnp.float32)  # 1/8 of the way from 1 to the next bfloat16
+    y = stochastic_round(x, jnp.bfloat16, jax.random.key(0))
+    assert y.dtype == jnp.bfloat16
+    v = np.asarray(y.astype(jnp.float32))
+    assert set(np.unique(v).tolist()) == {1.0, 1 + 2**-7}
+    assert abs((v == 1 + 2**-7).mean() - 0.125) < 0.005  # rounded up with probability 1/8
+    z = jnp.asarray(np.random.default_rng(0).normal(size=100_000).astype(np.float32))
+    err = np.asarray(stochastic_round(z, jnp.bfloat16, jax.random.key(1)).astype(jnp.float32)) - np.asarray(z)
+    assert abs(err.mean()) < 1e-4 and np.all(np.abs(err) <= np.abs(np.asarray(z)) * 2**-7)
+    assert stochastic_round(z, jnp.float32, jax.random.key(2)) is z  # float32 tables: untouched

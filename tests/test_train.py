@@ -99,6 +99,26 @@ def test_warm_start_carries_the_trained_model(tmp_path):
     assert cold["eval"]["test"]["filtered"]["avg"]["mrr"] < 0.5 * trained
 
 
+def test_bfloat16_tables_learn_resume_and_are_stored_in_half_the_bytes(tmp_path):
+    """model.embedding_dtype=bfloat16: the working table and the stored partitions are bfloat16,
+    evaluation sees float32 rows, a run resumes from its checkpoint, and the model learns about as
+    well as in float32 (stochastic rounding keeps the small late updates)."""
+    common = ["entities.entity.num_partitions=2"]
+    f32 = run(cfg_of(common), str(tmp_path / "f32"))
+    ckpt = str(tmp_path / "ckpt")
+    bf16 = common + ["model.embedding_dtype=bfloat16", f"storage.checkpoint_dir={ckpt}"]
+    run(cfg_of(bf16 + ["training.num_epochs=2"]), str(tmp_path / "a"))
+    second = run(cfg_of(bf16), str(tmp_path / "b"))
+    assert [h["epoch"] for h in second["history"]] == [1, 2, 3, 4]  # epochs 3 and 4 trained here
+    store = CheckpointStore(ckpt)
+    emb, acc = store.read_partition("entity", 0).result()
+    store.close()
+    assert emb.dtype == jnp.bfloat16 and acc.dtype == np.float32
+    got = second["eval"]["test"]["filtered"]["avg"]["mrr"]
+    want = f32["eval"]["test"]["filtered"]["avg"]["mrr"]
+    assert got > 0.85 * want and got > 5 * second["chance_mrr"], (got, want)
+
+
 def _nan_loss(pos, neg, valid, margin):
     return jnp.full(pos.shape, jnp.nan)
 

@@ -149,7 +149,8 @@ class CheckpointStore:
         self.io_seconds += time.perf_counter() - t0
 
     def write_partition_blocks(self, etype: str, part: int, shape: tuple[int, int],
-                               emb_block: Callable[[int, int], np.ndarray], acc: np.ndarray) -> None:
+                               emb_block: Callable[[int, int], np.ndarray], acc: np.ndarray,
+                               dtype: str = "float32") -> None:
         """Write a partition for the next version now, in the caller's thread, one shard of rows at a
         time from `emb_block(start, stop)` (e.g. slices of the working table): no copy of the
         whole partition is ever held."""
@@ -157,10 +158,10 @@ class CheckpointStore:
         if prev is not None:
             prev.result()
         key = self.partition_key(etype, part)
-        self._write_tables(key, shape, "float32", emb_block, acc)
+        self._write_tables(key, shape, dtype, emb_block, acc)
         with self._lock:
             self._pending_tables.setdefault(etype, {})[str(part)] = key
-        self.bytes_written += 4 * (shape[0] * shape[1] + acc.shape[0])
+        self.bytes_written += np.dtype(dtype).itemsize * shape[0] * shape[1] + acc.nbytes
 
     def read_partition_blocks(self, etype: str, part: int
                               ) -> tuple[Iterator[tuple[int, np.ndarray]], np.ndarray] | None:
