@@ -72,21 +72,44 @@ def stochastic_round(x: Array, dtype: Any, key: Array) -> Array:
     return jax.lax.bitcast_convert_type(kept, jnp.float32).astype(jnp.bfloat16)
 
 
+def table_dtype(embedding_dtype: str) -> Any:
+    """dtype of the working table's rows: float32, or uint16 holding bfloat16 bits (XLA's CPU
+    backend scatters bfloat16 by converting the whole table to float32 and back: 200x slower at a
+    million rows; a uint16 scatter is a plain in-place one)."""
+    return jnp.uint16 if embedding_dtype == "bfloat16" else jnp.float32
+
+
+def decode_rows(x: Array) -> Array:
+    """Table rows as float32 (bfloat16 bits widened)."""
+    if x.dtype == jnp.uint16:
+        return jax.lax.bitcast_convert_type(x, jnp.bfloat16).astype(jnp.float32)
+    return x.astype(jnp.float32)
+
+
+def encode_rows(x: Array, dtype: Any, key: Array | None = None) -> Array:
+    """Rows in a table of `dtype` (see table_dtype): float32 as is; for uint16, float32 rows are
+    stochastically rounded to bfloat16 with `key` (or rounded to nearest without one)."""
+    if jnp.dtype(dtype) != jnp.uint16:
+        return x.astype(dtype)
+    if x.dtype != jnp.bfloat16:
+        x = stochastic_round(x, jnp.bfloat16, key) if key is not None else x.astype(jnp.bfloat16)
+    return jax.lax.bitcast_convert_type(x, jnp.uint16)
+
+
 def sparse_row_adagrad(
     table: Array, acc: Array, uniq: Array, rows: Array, grads: Array, lr: float, eps: float,
     key: Array | None = None,
 ) -> tuple[Array, Array]:
     """Apply row-wise Adagrad to the unique rows `uniq` of `table` and scatter them back.
 
-    table [N + 1, D] (float32, or bfloat16: the new rows are then stochastically rounded with
-    `key`), acc [N + 1] float32: the last row is scratch; uniq int [M]: distinct row ids, the
+    table [N + 1, D] (float32, or uint16 bfloat16 bits: the new rows are then stochastically
+    rounded with `key`), acc [N + 1] float32: the last row is scratch; uniq int [M]: distinct row ids, the
     padding entries pointing at the scratch row (so every gather and scatter is in bounds and needs
     no bounds checks: several times faster on CPU). rows [M, D] float32 (the rows as used, e.g.
     after max_norm), grads [M, D] (zero for padding) -> (table, acc).
     """
     new_rows, new_acc = row_adagrad(rows, acc.at[uniq].get(mode="promise_in_bounds"), grads, lr, eps)
-    if table.dtype != jnp.float32:
-        new_rows = stochastic_round(new_rows, table.dtype, key)
+    new_rows = encode_rows(new_rows, table.dtype, key)
     table = table.at[uniq].set(new_rows, mode="promise_in_bounds")
     acc = acc.at[uniq].set(new_acc, mode="promise_in_bounds")
     return table, acc

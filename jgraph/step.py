@@ -21,7 +21,7 @@ import optax
 
 from jgraph.model import Batch, Layout, Model
 from jgraph.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
-from jgraph.optim import relation_optimizer, sparse_row_adagrad, stochastic_round, unique_rows
+from jgraph.optim import decode_rows, encode_rows, relation_optimizer, sparse_row_adagrad, unique_rows
 
 Array = Any
 
@@ -176,7 +176,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
     def one_batch(state: TrainState, tables: Tables, batch: Batch, layout: Layout):
         key = jax.random.fold_in(state.key, state.step)
         if neg.all_negs:
-            rows = model.renorm(tables.emb[:num_rows].astype(jnp.float32))
+            rows = model.renorm(decode_rows(tables.emb[:num_rows]))
 
             def f(rows, params):
                 return batch_loss(model, neg, params, rows, None, batch, layout, num_rows, groups)
@@ -188,14 +188,14 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             old_acc = tables.acc[:num_rows]
             acc = old_acc + jnp.mean(g_rows * g_rows, axis=-1)
             new_emb = rows - lr * g_rows / (jnp.sqrt(acc) + eps)[:, None]
-            new_emb = stochastic_round(new_emb, tables.emb.dtype, jax.random.fold_in(key, 1))
+            new_emb = encode_rows(new_emb, tables.emb.dtype, jax.random.fold_in(key, 1))
             tables = Tables(tables.emb.at[:num_rows].set(jnp.where(ok, new_emb, tables.emb[:num_rows])),
                             tables.acc.at[:num_rows].set(jnp.where(ok, acc, old_acc)))
         else:
             ids = gather_ids(model, neg, batch, layout, key)
             uniq, index = unique_rows(ids.ravel(), fill=num_rows)
             index = index.reshape(ids.shape)
-            rows = model.renorm(tables.emb.at[uniq].get(mode="promise_in_bounds").astype(jnp.float32))
+            rows = model.renorm(decode_rows(tables.emb.at[uniq].get(mode="promise_in_bounds")))
 
             def f(rows, params):
                 return batch_loss(model, neg, params, rows, index, batch, layout, num_rows, groups)
@@ -333,7 +333,7 @@ def make_slot_ops(init_scale: float):
 
     def _put(tables: Tables, start: Array, emb: Array, acc: Array) -> Tables:
         return Tables(
-            jax.lax.dynamic_update_slice_in_dim(tables.emb, emb.astype(tables.emb.dtype), start, 0),
+            jax.lax.dynamic_update_slice_in_dim(tables.emb, encode_rows(emb, tables.emb.dtype), start, 0),
             jax.lax.dynamic_update_slice_in_dim(tables.acc, acc, start, 0),
         )
 
@@ -346,7 +346,10 @@ def make_slot_ops(init_scale: float):
 
     @partial(jax.jit, static_argnames=("rows",))
     def get(tables: Tables, start: Array, rows: int) -> tuple[Array, Array]:
-        return (jax.lax.dynamic_slice_in_dim(tables.emb, start, rows, 0),
+        emb = jax.lax.dynamic_slice_in_dim(tables.emb, start, rows, 0)
+        if emb.dtype == jnp.uint16:  # bfloat16 bits: stored as bfloat16
+            emb = jax.lax.bitcast_convert_type(emb, jnp.bfloat16)
+        return (emb,
                 jax.lax.dynamic_slice_in_dim(tables.acc, start, rows, 0))
 
     return put, init, get

@@ -28,6 +28,7 @@ from jgraph.config import DistributedConfig, TrainConfig, chunk_size
 from jgraph.data.dataset import Dataset
 from jgraph.memory import return_large_frees, trim
 from jgraph.model import Batch, Layout, Model
+from jgraph.optim import decode_rows, table_dtype
 from jgraph.partition import PartitionLayout
 from jgraph.residency import Step, plan
 from jgraph.step import NegativeSpec, Tables, TrainState, init_state, make_slot_ops, make_train_block
@@ -190,7 +191,7 @@ class Trainer:
         # each process draws its own negatives
         self.state = init_state(self.model, t.seed * 1000 + self.cluster.rank, t.rng_impl, relation_lr,
                                 cfg.optimizer.eps)
-        self.tables = Tables(jnp.zeros((k + 1, d), cfg.model.embedding_dtype),
+        self.tables = Tables(jnp.zeros((k + 1, d), table_dtype(cfg.model.embedding_dtype)),
                              jnp.zeros((k + 1,), jnp.float32))
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
         self.progress = {"epoch": 0, "chunk": 0, "bucket": 0}
@@ -553,13 +554,13 @@ class Trainer:
             here = {p: s for (tt, s), p in self.resident.items() if tt == t}
             if tp.num_partitions == 1 and 0 in here:
                 start = self.layout.slot_start[t][here[0]]
-                parts.append(self.tables.emb[start : start + tp.count].astype(jnp.float32))
+                parts.append(decode_rows(self.tables.emb[start : start + tp.count]))
                 continue
             full = np.zeros((tp.count, d), np.float32)
             for p in range(tp.num_partitions):
                 if p in here:
                     start = self.layout.slot_start[t][here[p]]
-                    rows = np.asarray(self.tables.emb[start : start + tp.sizes[p]])
+                    rows = np.asarray(decode_rows(self.tables.emb[start : start + tp.sizes[p]]))
                 else:
                     data = self.store.read_partition(tp.name, p).result()
                     if data is None:
