@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -344,20 +343,15 @@ def _write_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, writer: Prepar
     """Pass 4: bucket and split spills into TensorStore a piece at a time, names into Parquet."""
     size, weighted = spec.chunk_edges, writer.train.weight
 
-    def write_bucket(b: int, spill: RecordSpill) -> None:
+    def write_bucket(item: tuple[int, RecordSpill]) -> None:
+        b, spill = item
         pieces = ((x["lhs"], x["rhs"], x["rel"], x["weight"] if weighted else None)
                   for _, x in spill.pieces(size))
         writer.train.write_pieces(divmod(b, writer.train.n_rhs), spill.count, pieces, fresh=staging_fresh)
         spill.remove()
 
-    with ThreadPoolExecutor(2, thread_name_prefix="jgraph-import-write") as pool:  # two at a time
-        futures = [pool.submit(write_bucket, b, spill) for b, spill in sorted(buckets.items())]
-        try:
-            for f in futures:
-                f.result()
-        finally:  # on an error (or an interrupt) start no more
-            for f in futures:
-                f.cancel()
+    for _ in ordered_map(write_bucket, sorted(buckets.items())):  # two buckets at a time
+        pass
     for split, spill in splits.items():
         fraction = spec.valid_fraction if split == "valid" else spec.test_fraction
         if not (getattr(spec, split) or fraction):
