@@ -140,26 +140,19 @@ def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, ke
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
     k_l, k_r = jax.random.split(key)
     u = neg.num_uniform if not neg.all_negs else 0
-    if neg.both_partitions:
-        o_lo_l, o_n_l, o_lo_r, o_n_r = _chunk_regions(model, batch, layout, other=True)
+    other = _chunk_regions(model, batch, layout, other=True) if neg.both_partitions else None
 
-        def draw_l(k):
-            return uniform_rows_of_two(k, lo_l, n_l, o_lo_l, o_n_l, u)
+    def draw(k: Array, lo: Array, n: Array, side: int) -> Array:
+        if other is None:
+            return uniform_rows(k, lo, n, u)
+        return uniform_rows_of_two(k, lo, n, other[2 * side], other[2 * side + 1], u)
 
-        def draw_r(k):
-            return uniform_rows_of_two(k, lo_r, n_r, o_lo_r, o_n_r, u)
-    else:
-        def draw_l(k):
-            return uniform_rows(k, lo_l, n_l, u)
-
-        def draw_r(k):
-            return uniform_rows(k, lo_r, n_r, u)
     parts = [lhs_ids]
     if u and neg.sides[0]:
-        parts.append(draw_l(k_l))
+        parts.append(draw(k_l, lo_l, n_l, 0))
     parts.append(rhs_ids)
     if u and neg.sides[1]:
-        parts.append(draw_r(k_r))
+        parts.append(draw(k_r, lo_r, n_r, 1))
     return jnp.concatenate(parts, axis=1)
 
 
