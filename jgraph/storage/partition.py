@@ -1,9 +1,9 @@
 """One partition's table as a zarr v3 array in TensorStore, in shards of at most SHARD_BYTES.
 
-A partition of an entity type is its embedding rows float32 [M, D] plus its row-Adagrad
-accumulators float32 [M] (M = the type's partition capacity, rows past the partition's entity
-count are unused). Both are written once per version under a fresh key and never modified in
-place (see checkpoint.py).
+A partition of an entity type is its embedding rows [M, D] (float32, or bfloat16 with
+model.embedding_dtype=bfloat16) plus its row-Adagrad accumulators float32 [M] (M = the type's
+partition capacity, rows past the partition's entity count are unused). Both are written once
+per version under a fresh key and never modified in place (see checkpoint.py).
 
 Rows are stored in shards (one file each, one contiguous read) of at most SHARD_BYTES, each made of
 inner chunks of INNER_ROWS rows (so a few rows can be read without the whole shard). Reads and
