@@ -26,7 +26,7 @@ from jgraph.chunk import Batches, make_batches
 from jgraph.cluster import Cluster
 from jgraph.config import DistributedConfig, TrainConfig, chunk_size
 from jgraph.data.dataset import Dataset
-from jgraph.memory import return_large_frees, trim
+from jgraph.memory import HostBuffers, return_large_frees, trim
 from jgraph.model import Batch, Layout, Model
 from jgraph.optim import decode_rows, table_dtype
 from jgraph.partition import PartitionLayout
@@ -194,6 +194,9 @@ class Trainer:
         self.tables = Tables(jnp.zeros((k + 1, d), table_dtype(cfg.model.embedding_dtype)),
                              jnp.zeros((k + 1,), jnp.float32))
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
+        # host copies of partitions on their way out or in: reused, so swaps fault in no memory
+        self.buffers = HostBuffers()
+        self.row_dtype = np.dtype(jnp.bfloat16 if cfg.model.embedding_dtype == "bfloat16" else np.float32)
         self.progress = {"epoch": 0, "chunk": 0, "bucket": 0}
         self.history: list[dict[str, Any]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jgraph-batches")
@@ -253,13 +256,14 @@ class Trainer:
         tp = self.layout.types[t]
         start = self.layout.slot_start[t][slot]
         if self.cfg.storage.prefetch_partitions:
-            emb, acc = self.get_slot(self.tables, start, rows=tp.capacity)
-            self.store.write_partition(tp.name, part, np.asarray(emb), np.asarray(acc))
+            buf = self.buffers.take((tp.capacity, self.cfg.model.dimension), self.row_dtype)
+            emb, acc = self.get_slot(self.tables, start, rows=tp.capacity, out=buf)
+            self.store.write_partition(tp.name, part, emb, acc, done=lambda: self.buffers.give(buf))
             return
         acc = np.asarray(jax.lax.dynamic_slice_in_dim(self.tables.acc, start, tp.capacity))
 
         def rows(a: int, b: int) -> np.ndarray:
-            return np.asarray(self.get_slot(self.tables, start + a, rows=b - a)[0])
+            return self.get_slot(self.tables, start + a, rows=b - a)[0]
 
         self.store.write_partition_blocks(tp.name, part, (tp.capacity, self.cfg.model.dimension),
                                           rows, acc, self.cfg.model.embedding_dtype)
@@ -274,10 +278,13 @@ class Trainer:
             start = self.layout.slot_start[t][slot]
             fut = reads.pop((t, part), None)
             if fut is not None or self.cfg.storage.prefetch_partitions:
-                data = (fut or self.store.read_partition(tp.name, part)).result()
+                data = (fut or self.store.read_partition(tp.name, part, self.buffers.take)).result()
                 found = data is not None
                 if found:
+                    # the aligned buffer is aliased, not copied: reuse it once the put is done
                     self.tables = self.put_slot(self.tables, start, data[0], data[1])
+                    jax.block_until_ready(self.tables)
+                    self.buffers.give(data[0])
                 del data, fut
             else:  # shard by shard into the slot: no copy of the whole partition
                 streamed = self.store.read_partition_blocks(tp.name, part)
@@ -298,7 +305,7 @@ class Trainer:
                                                  rows=min(step_rows, tp.capacity - a))
             self.resident[(t, slot)] = part
         if step.load:
-            trim()  # the swap's IO buffers and copies go back to the system
+            self._pool.submit(trim)  # freed IO buffers go back to the system, off the critical path
 
     def _batches(self, step: Step, edges: Future, seed: int) -> tuple[Batches, Layout]:
         layout = self.layout.layout(step.bucket, step.slot_of)
@@ -416,7 +423,8 @@ class Trainer:
             if nxt is not None and not dist and cfg.storage.prefetch_partitions:
                 # (distributed: partitions may change hands first)
                 for t, part, _ in nxt.load:
-                    reads[(t, part)] = self.store.read_partition(self.layout.types[t].name, part)
+                    reads[(t, part)] = self.store.read_partition(self.layout.types[t].name, part,
+                                                                 self.buffers.take)
             if step is not None:
                 t1 = time.perf_counter()
                 stats = self._train_bucket(batches, layout, bar, epoch, step.bucket)
@@ -475,7 +483,7 @@ class Trainer:
     def _commit_shared(self, tag: str, others: list[tuple[int, int]]) -> None:
         """Barrier (every process's writes are done), process 0 commits its own and the `others`
         partitions in one switch, barrier, the other processes re-read the manifest."""
-        self.store.wait()
+        self.store.wait(durable=True)  # each process makes its own writes durable
         self.cluster.barrier(f"written-{tag}")
         if self.cluster.primary:
             for t, part in others:

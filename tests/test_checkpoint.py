@@ -38,6 +38,34 @@ def test_commit_is_the_only_switch(location):
     store.close()
 
 
+def test_commit_makes_pending_data_durable_before_the_switch(tmp_path, monkeypatch):
+    """Partition writes skip the per-file fsync; commit fsyncs every file and directory of the
+    data the new manifest names (up to the checkpoint root) before it replaces the manifest."""
+    import jgraph.storage.checkpoint as ck
+
+    root = tmp_path / "ckpt"
+    store = CheckpointStore(str(root))
+    store.write_partition("e", 0, *rows(0))
+    store.write_partition("e", 1, *rows(1))
+    store.wait()
+    synced: list[str] = []
+    real_fsync, real_manifest = ck._fsync, store._write_manifest
+    monkeypatch.setattr(ck, "_fsync", lambda path: (synced.append(path), real_fsync(path)))
+
+    def manifest(key, m):
+        synced.append("MANIFEST")
+        real_manifest(key, m)
+
+    monkeypatch.setattr(store, "_write_manifest", manifest)
+    store.commit({"epoch": 1})
+    before = synced[: synced.index("MANIFEST")]
+    files = {str(p) for p in (root / "tables").rglob("*") if p.is_file()}
+    dirs = {str(p) for p in (root / "tables").rglob("*") if p.is_dir()} | {str(root / "tables"), str(root)}
+    assert files and files <= set(before), "every partition file is synced before the switch"
+    assert dirs <= set(before), "and every directory naming one, up to the root"
+    store.close()
+
+
 def test_versions_and_garbage(tmp_path):
     loc = str(tmp_path / "ckpt")
     store = CheckpointStore(loc)

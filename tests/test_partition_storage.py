@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorstore as ts
 
+from jgraph.memory import ALIGN, HostBuffers
 from jgraph.storage import partition
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.storage.partition import read_array, read_blocks, read_rows, shard_rows, write_blocks
@@ -34,6 +35,7 @@ def test_round_trip_in_several_shards(small_shards, shape):
     got = read_array("memory://a/", ctx)
     assert got.shape == shape and got.dtype == np.float32
     np.testing.assert_array_equal(got, data)
+    assert got.size == 0 or got.ctypes.data % ALIGN == 0, "read into an aligned buffer (jax aliases it)"
     a, b = min(shape[0], 3), min(shape[0], 11)  # rows across a shard boundary where there is one
     np.testing.assert_array_equal(read_rows("memory://a/", a, b, ctx), data[a:b])
 
@@ -76,3 +78,49 @@ def test_store_streams_partitions_in_and_out(small_shards, tmp_path, where):
     np.testing.assert_array_equal(again.read_partition("e", 0).result()[0], emb + 1)
     store.close()
     again.close()
+
+
+def _swap_through(store: CheckpointStore, pool: HostBuffers, emb: np.ndarray) -> None:
+    """Write `emb` from a pooled buffer (given back when written), read it into a pooled buffer."""
+    buf = pool.take(emb.shape, emb.dtype)
+    buf[...] = emb
+    released = []
+    store.write_partition("e", 0, buf, np.ones(emb.shape[0], np.float32),
+                          done=lambda: (released.append(True), pool.give(buf))).result()
+    assert released == [True]
+    taken = []
+
+    def alloc(shape, dtype):
+        taken.append(pool.take(shape, dtype))
+        return taken[-1]
+
+    got, _ = store.read_partition("e", 0, alloc).result()
+    assert got is taken[0] and got.dtype == emb.dtype and got.ctypes.data % ALIGN == 0
+    assert got.base is buf.base, "the written buffer, given back, is reused for the read"
+    np.testing.assert_array_equal(got, emb)
+    pool.give(got)
+
+
+def test_partition_read_into_given_buffers_and_buffers_reused(small_shards, tmp_path):
+    """read_partition reads rows into the buffer its `alloc` gives; buffers given back are
+    handed out again (no fresh memory per swap), bfloat16 included."""
+    import ml_dtypes
+
+    store = CheckpointStore(str(tmp_path / "ckpt"))
+    pool = HostBuffers(keep=2)
+    emb = np.arange(21 * 4, dtype=np.float32).reshape(21, 4)
+    _swap_through(store, pool, emb)
+    _swap_through(store, pool, emb.astype(ml_dtypes.bfloat16))
+    store.close()
+
+
+def test_host_buffers_keep_at_most_keep_and_ignore_foreign_arrays():
+    pool = HostBuffers(keep=1)
+    a, b = pool.take((3, 5), np.float32), pool.take((3, 5), np.float32)
+    assert a.base is not b.base and a.ctypes.data % ALIGN == 0 and b.ctypes.data % ALIGN == 0
+    pool.give(a)
+    pool.give(b)  # over `keep`: dropped
+    pool.give(np.zeros((3, 5), np.float32))  # not from take: ignored
+    assert pool.take((3, 5), np.float32).base is a.base
+    assert pool.take((3, 5), np.float32).base is not a.base
+    assert pool.take((15,), np.float32).shape == (15,)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import tensorstore as ts
 
+from jgraph.memory import aligned_empty
+
 INNER_ROWS = 1 << 12  # rows per inner chunk (1.6 MB at D = 100): the unit of a partial read
 SHARD_BYTES = 8 << 20  # most bytes of rows in one shard: the unit of IO and of its buffers
 
@@ -91,15 +93,23 @@ def read_blocks(url: str, context: ts.Context) -> Iterator[tuple[int, np.ndarray
     """(start row, rows) of a stored array, one shard at a time."""
     arr = _open(url, context)
     for a, b in _shard_ranges(arr):
-        yield a, arr[a:b].read().result()
+        yield a, _read_into(aligned_empty((b - a, *arr.shape[1:]), arr.dtype.numpy_dtype), arr[a:b])
 
 
-def read_array(url: str, context: ts.Context) -> np.ndarray:
-    """The whole array, read shard by shard into one buffer (IO buffers: one shard)."""
+def read_array(url: str, context: ts.Context,
+               alloc: Callable[[tuple[int, ...], np.dtype], np.ndarray] = aligned_empty) -> np.ndarray:
+    """The whole array, read shard by shard straight into one buffer from `alloc(shape, dtype)`
+    (default: a fresh 64-byte aligned one)."""
     arr = _open(url, context)
-    out = np.empty(arr.shape, arr.dtype.numpy_dtype)
+    out = alloc(tuple(arr.shape), arr.dtype.numpy_dtype)
     for a, b in _shard_ranges(arr):
-        out[a:b] = arr[a:b].read().result()
+        _read_into(out[a:b], arr[a:b])
+    return out
+
+
+def _read_into(out: np.ndarray, src: ts.TensorStore) -> np.ndarray:
+    """Read `src` into `out` (same shape) with no intermediate buffer; returns `out`."""
+    ts.array(out, write=True, copy=False).write(src).result()
     return out
 
 
