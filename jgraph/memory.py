@@ -1,4 +1,5 @@
-"""This process's memory, as the benchmarks and run metrics report it."""
+"""This process's memory: peak RSS as the benchmarks and run metrics report it, aligned and reused
+host buffers for partition swaps, and glibc malloc tuning."""
 
 from __future__ import annotations
 
