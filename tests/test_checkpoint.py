@@ -49,8 +49,8 @@ def test_commit_makes_pending_data_durable_before_the_switch(tmp_path, monkeypat
     store.write_partition("e", 1, *rows(1))
     store.wait()
     synced: list[str] = []
-    real_fsync, real_manifest = ck._fsync, store._write_manifest
-    monkeypatch.setattr(ck, "_fsync", lambda path: (synced.append(path), real_fsync(path)))
+    real_fsync, real_manifest = ck.kv.fsync_path, store._write_manifest
+    monkeypatch.setattr(ck.kv, "fsync_path", lambda path: (synced.append(path), real_fsync(path)))
 
     def manifest(key, m):
         synced.append("MANIFEST")

@@ -92,14 +92,6 @@ class ColumnSpill:
             p.unlink(missing_ok=True)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Staging:
     """Where an import writes (`location`), its spill folder, and publish()/discard()."""
 
@@ -151,7 +143,7 @@ class Staging:
             os.rename(self.out, old)
         os.rename(self.stage, self.out)
         if self.sync:
-            _fsync(self.out.parent)
+            kv.fsync_path(self.out.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 

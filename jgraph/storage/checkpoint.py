@@ -102,7 +102,7 @@ class CheckpointStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)  # the atomic switch
-            _fsync(os.path.dirname(path))
+            kv.fsync_path(os.path.dirname(path))
         else:
             self.kv.write(key, data).result()
 
@@ -308,13 +308,13 @@ class CheckpointStore:
                 for d, _, files in os.walk(top):
                     dirs.add(d)
                     for name in files:
-                        _fsync(os.path.join(d, name))
+                        kv.fsync_path(os.path.join(d, name))
                 d = os.path.dirname(top)
                 while len(d) >= len(root):  # the new directories' entries, up to the root
                     dirs.add(d)
                     d = os.path.dirname(d)
         for d in sorted(dirs, key=len, reverse=True):
-            _fsync(d)
+            kv.fsync_path(d)
 
     def snapshot(self, name: str) -> None:
         """Preserve the current manifest (and so the data it names) as snapshots/{name}.json."""
@@ -359,12 +359,3 @@ class CheckpointStore:
     def close(self) -> None:
         self.wait()
         self._pool.shutdown(wait=True)
-
-
-def _fsync(path: str) -> None:
-    """fsync a file or directory."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -28,3 +28,12 @@ def is_local(url: str) -> bool:
 
 def local_path(url: str) -> str:
     return url[len("file://"):]
+
+
+def fsync_path(path: str | os.PathLike) -> None:
+    """fsync a local file or directory (a directory: so the entries it names survive a crash)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
