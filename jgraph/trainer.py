@@ -258,7 +258,9 @@ class Trainer:
         if self.cfg.storage.prefetch_partitions:
             buf = self.buffers.take((tp.capacity, self.cfg.model.dimension), self.row_dtype)
             emb, acc = self.get_slot(self.tables, start, rows=tp.capacity, out=buf)
-            self.store.write_partition(tp.name, part, emb, acc, done=lambda: self.buffers.give(buf))
+            # reused by the next swap; a type of one partition never swaps (its copy is freed)
+            done = (lambda: self.buffers.give(buf)) if tp.num_partitions > 1 else None
+            self.store.write_partition(tp.name, part, emb, acc, done=done)
             return
         acc = np.asarray(jax.lax.dynamic_slice_in_dim(self.tables.acc, start, tp.capacity))
 
@@ -304,8 +306,10 @@ class Trainer:
                     self.tables = self.init_slot(self.tables, start + a, jax.random.fold_in(key, a),
                                                  rows=min(step_rows, tp.capacity - a))
             self.resident[(t, slot)] = part
-        if step.load:
-            self._pool.submit(trim)  # freed IO buffers go back to the system, off the critical path
+        if step.evict:  # a swap: the freed IO buffers go back to the system off the critical path
+            self._pool.submit(trim)
+        elif step.load:  # first loads (a type of one partition: its whole table): at once, before
+            trim()  # the bucket's batches take memory (in the background: +80 MiB peak at P=1)
 
     def _batches(self, step: Step, edges: Future, seed: int) -> tuple[Batches, Layout]:
         layout = self.layout.layout(step.bucket, step.slot_of)
@@ -361,6 +365,7 @@ class Trainer:
             if (cfg.storage.save or self.cluster.distributed) and every and (epoch + 1) % every == 0 \
                     and self.cluster.primary:
                 self.store.snapshot(f"epoch_{epoch + 1}")
+        self.buffers.clear()  # evaluation and export need no swap buffers
         return self.history
 
     def _uses(self, bucket) -> set[tuple[int, int]]:
