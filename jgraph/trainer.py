@@ -196,7 +196,7 @@ class Trainer:
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
         # host copies of partitions on their way out or in: reused, so swaps fault in no memory
         self.buffers = HostBuffers()
-        self.row_dtype = np.dtype(jnp.bfloat16 if cfg.model.embedding_dtype == "bfloat16" else np.float32)
+        self.row_dtype = jnp.dtype(cfg.model.embedding_dtype)  # of rows on the host and on disk
         self.progress = {"epoch": 0, "chunk": 0, "bucket": 0}
         self.history: list[dict[str, Any]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jgraph-batches")
