@@ -97,6 +97,9 @@ class ModelConfig:
     regularization_coef: float = 0.0  # 0 = off
     embedding_dtype: str = "float32"  # float32, or bfloat16: entity rows stored (working table and
     #   checkpoints) in half the bytes; computed in float32, written back with stochastic rounding
+    center_partitions: bool = True  # with partitions: rows are read out (evaluation, export,
+    #   prediction, warm starts) with each partition's mean row moved to its type's mean (README:
+    #   Graphs larger than memory); training and checkpoints are unchanged
 
 
 @dataclass

@@ -7,7 +7,7 @@ training scorer, with entity rows gathered back into entity-id order.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from jgraph.config import TrainConfig
 from jgraph.data.dataset import Dataset, load_dataset
 from jgraph.model import Model
-from jgraph.partition import PartitionLayout
+from jgraph.partition import PartitionLayout, center_rows, partition_shifts
 from jgraph.step import init_state
 from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
 from jgraph.trainer import build_model, fingerprint, partition_layout, state_from_arrays
@@ -63,14 +63,24 @@ class OpenRun:
     layout: PartitionLayout
     store: CheckpointStore
     location: str  # the checkpoint
+    _shifts: dict = field(default_factory=dict)  # type -> float32 [P, D] (model.center_partitions)
 
-    def partition(self, t: int, p: int) -> np.ndarray:
-        """Rows of partition p of entity type t, in row order (members[p] are their ids)."""
+    def partition(self, t: int, p: int, centered: bool = True) -> np.ndarray:
+        """Rows of partition p of entity type t, in row order (members[p] are their ids); with
+        model.center_partitions shifted as `partition_shifts` says (the first call per type reads
+        every partition of the type once for their means). centered=False: as stored."""
         tp = self.layout.types[t]
         data = self.store.read_partition(tp.name, p).result()
         if data is None:
             raise CheckpointError(f"{self.location}: partition {p} of {tp.name!r} was never written")
-        return np.asarray(data[0][: tp.sizes[p]], np.float32)  # bfloat16 tables: as float32
+        rows = np.asarray(data[0][: tp.sizes[p]], np.float32)  # bfloat16 tables: as float32
+        if centered and self.cfg.model.center_partitions and tp.num_partitions > 1:
+            if t not in self._shifts:
+                means = [self.partition(t, q, centered=False).mean(0) if tp.sizes[q] else
+                         np.zeros(rows.shape[1]) for q in range(tp.num_partitions)]
+                self._shifts[t] = partition_shifts(np.stack(means), tp.sizes)
+            rows += self._shifts[t][p]
+        return rows
 
     def names(self, entity_type: str) -> pa.Array | None:
         """Entity names in id order (a prepared dataset keeps them on disk; None if it has none)."""
@@ -121,7 +131,9 @@ def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:
         off += tp.count
         full = np.zeros((tp.count, run.cfg.model.dimension), np.float32)
         for p in range(tp.num_partitions):
-            full[tp.members[p]] = run.partition(t, p)
+            full[tp.members[p]] = run.partition(t, p, centered=False)
+        if run.cfg.model.center_partitions and tp.num_partitions > 1:
+            center_rows(full, tp.members)
         tables.append(full)
     run.close()
     emb = jnp.asarray(np.concatenate(tables) if len(tables) > 1 else tables[0])

@@ -29,7 +29,7 @@ from jgraph.data.dataset import Dataset
 from jgraph.memory import HostBuffers, return_large_frees, trim
 from jgraph.model import Batch, Layout, Model
 from jgraph.optim import decode_rows, table_dtype
-from jgraph.partition import PartitionLayout
+from jgraph.partition import PartitionLayout, center_rows
 from jgraph.residency import Step, plan
 from jgraph.step import NegativeSpec, Tables, TrainState, init_state, make_slot_ops, make_train_block
 from jgraph.storage.checkpoint import CheckpointStore
@@ -558,7 +558,8 @@ class Trainer:
         """Every entity's row in id order: (emb [sum of counts, D], start row of each type [T]).
 
         Resident partitions come from the working table, the others from the checkpoint store
-        (partitions never trained yet get their initial random rows)."""
+        (partitions never trained yet get their initial random rows); with model.center_partitions
+        (the default) each partition's mean row is moved to its type's mean (partition_shifts)."""
         parts, offsets, off = [], [], 0
         d = self.cfg.model.dimension
         for t, tp in enumerate(self.layout.types):
@@ -582,6 +583,8 @@ class Trainer:
                     else:
                         rows = data[0][: tp.sizes[p]]
                 full[tp.members[p]] = rows
+            if self.cfg.model.center_partitions and tp.num_partitions > 1:
+                center_rows(full, tp.members)
             parts.append(jnp.asarray(full))
         return jnp.concatenate(parts) if len(parts) > 1 else parts[0], np.array(offsets, np.int64)
 
