@@ -98,8 +98,9 @@ class ModelConfig:
     embedding_dtype: str = "float32"  # float32, or bfloat16: entity rows stored (working table and
     #   checkpoints) in half the bytes; computed in float32, written back with stochastic rounding
     center_partitions: bool = True  # with partitions: rows are read out (evaluation, export,
-    #   prediction, warm starts) with each partition's mean row moved to its type's mean (README:
-    #   Graphs larger than memory); training and checkpoints are unchanged
+    #   prediction, warm starts) shifted per partition: by the calibrated shifts
+    #   (training.calibration_steps) or else with each partition's mean row moved to its type's
+    #   mean (README: Graphs larger than memory); the trained rows in checkpoints are unchanged
 
 
 @dataclass
@@ -138,6 +139,9 @@ class TrainingConfig:
     compute_groups: int = 0  # a batch's chunks in this many independent groups, run concurrently
     #                          by XLA's CPU runtime (0 = auto: CPU cores on CPU, 1 on GPU)
     num_edge_chunks: int = 1  # each epoch = this many passes over all buckets, a slice of each
+    calibration_steps: int = 100  # with partitions, after training: fit one shift per partition
+    #   with the softmax over every entity (jgraph/calibrate.py; training edges in memory, one
+    #   process); read out instead of plain centering. 0 = off
     seed: int = 0
     rng_impl: str = "threefry"  # jax PRNG: threefry (default) | rbg | unsafe_rbg (faster)
     log_every_dispatches: int = 20  # pull metrics to the host (and check for NaN) this often

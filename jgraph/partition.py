@@ -127,10 +127,12 @@ def partition_shifts(means: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return (type_mean[None, :] - means).astype(np.float32)
 
 
-def center_rows(rows: np.ndarray, members: list[np.ndarray]) -> None:
-    """In place: `partition_shifts` applied to a type's rows in id order (rows float [count, D],
-    members[p] the ids of partition p)."""
-    means = np.stack([rows[m].mean(0) if m.size else np.zeros(rows.shape[1]) for m in members])
-    shifts = partition_shifts(means, np.array([m.size for m in members]))
+def center_rows(rows: np.ndarray, members: list[np.ndarray], shifts: np.ndarray | None = None) -> None:
+    """In place: shifts[p] added to partition p's rows of a type's rows in id order (rows float
+    [count, D], members[p] the ids of partition p); shifts None: `partition_shifts` of the rows'
+    own means (the calibrated shifts, jgraph/calibrate.py, otherwise)."""
+    if shifts is None:
+        means = np.stack([rows[m].mean(0) if m.size else np.zeros(rows.shape[1]) for m in members])
+        shifts = partition_shifts(means, np.array([m.size for m in members]))
     for m, shift in zip(members, shifts, strict=True):
         rows[m] += shift

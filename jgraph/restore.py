@@ -63,12 +63,15 @@ class OpenRun:
     layout: PartitionLayout
     store: CheckpointStore
     location: str  # the checkpoint
-    _shifts: dict = field(default_factory=dict)  # type -> float32 [P, D] (model.center_partitions)
+    _shifts: dict = field(default_factory=dict)  # type index -> float32 [P, D] read-out shifts:
+    #                                              the calibrated ones saved with the parameters,
+    #                                              or else computed (model.center_partitions)
 
     def partition(self, t: int, p: int, centered: bool = True) -> np.ndarray:
         """Rows of partition p of entity type t, in row order (members[p] are their ids); with
-        model.center_partitions shifted as `partition_shifts` says (the first call per type reads
-        every partition of the type once for their means). centered=False: as stored."""
+        model.center_partitions shifted by the calibrated shifts, or else as `partition_shifts`
+        says (the first call per type then reads every partition of the type once for their
+        means). centered=False: as stored."""
         tp = self.layout.types[t]
         data = self.store.read_partition(tp.name, p).result()
         if data is None:
@@ -118,8 +121,12 @@ def open_run(path: str, overrides: list[str] | None = None) -> OpenRun:
     model = build_model(cfg, ds)
     template = init_state(model, cfg.training.seed, cfg.training.rng_impl,
                           cfg.optimizer.relation_lr or cfg.optimizer.lr, cfg.optimizer.eps)
-    state = state_from_arrays(template, store.read_params())
-    return OpenRun(cfg, ds, model, state.params, partition_layout(cfg, ds), store, loc)
+    arrays = store.read_params()
+    state = state_from_arrays(template, arrays)
+    layout = partition_layout(cfg, ds)
+    shifts = {t: arrays[f"shift:{tp.name}"] for t, tp in enumerate(layout.types)
+              if f"shift:{tp.name}" in arrays}
+    return OpenRun(cfg, ds, model, state.params, layout, store, loc, shifts)
 
 
 def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:
@@ -133,7 +140,7 @@ def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:
         for p in range(tp.num_partitions):
             full[tp.members[p]] = run.partition(t, p, centered=False)
         if run.cfg.model.center_partitions and tp.num_partitions > 1:
-            center_rows(full, tp.members)
+            center_rows(full, tp.members, run._shifts.get(t))
         tables.append(full)
     run.close()
     emb = jnp.asarray(np.concatenate(tables) if len(tables) > 1 else tables[0])

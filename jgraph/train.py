@@ -135,6 +135,13 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         if not cluster.primary:  # process 0 evaluates and writes the metrics
             log.info("process %d done: %d epochs in %.1fs", cluster.rank, len(history), train_seconds)
             return {"history": history, "train_seconds": train_seconds, "process": cluster.rank}
+        calibration = trainer.calibrate()
+        if calibration is not None:
+            log.info("partition calibration: loss %.4f -> %.4f over %d steps (%.1fs)",
+                     calibration["loss_before"], calibration["loss_after"],
+                     cfg.training.calibration_steps, calibration["seconds"])
+            if cfg.storage.save:
+                trainer.commit()
         evaluation: dict[str, Any] = {}
         t0 = time.perf_counter()
         # evaluation ranks against whole entity types: it gathers every partition into memory
@@ -168,6 +175,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         "chance_mrr": chance_mrr(n_cands),
         "history": history,
         "eval": evaluation,
+        "calibration": calibration,
         "train_seconds": train_seconds,
         "eval_seconds": eval_seconds,
         "total_seconds": time.perf_counter() - t_start,

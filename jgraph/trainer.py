@@ -29,7 +29,7 @@ from jgraph.data.dataset import Dataset
 from jgraph.memory import HostBuffers, return_large_frees, trim
 from jgraph.model import Batch, Layout, Model
 from jgraph.optim import decode_rows, table_dtype
-from jgraph.partition import PartitionLayout, center_rows
+from jgraph.partition import PartitionLayout, center_rows, partition_shifts
 from jgraph.residency import Step, plan
 from jgraph.step import NegativeSpec, Tables, TrainState, init_state, make_slot_ops, make_train_block
 from jgraph.storage.checkpoint import CheckpointStore
@@ -197,6 +197,7 @@ class Trainer:
         # host copies of partitions on their way out or in: reused, so swaps fault in no memory
         self.buffers = HostBuffers()
         self.row_dtype = jnp.dtype(cfg.model.embedding_dtype)  # of rows on the host and on disk
+        self.part_shifts: dict[int, np.ndarray] = {}  # calibrated read-out shifts, type -> [P, D]
         self.progress = {"epoch": 0, "chunk": 0, "bucket": 0}
         self.history: list[dict[str, Any]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jgraph-batches")
@@ -233,7 +234,10 @@ class Trainer:
                 f"checkpoint {self.store.url} belongs to another model/data "
                 f"({m.get('fingerprint')} != {want}); use a fresh storage.checkpoint_dir"
             )
-        self.state = state_from_arrays(self.state, self.store.read_params())
+        arrays = self.store.read_params()
+        self.state = state_from_arrays(self.state, arrays)
+        self.part_shifts = {t: arrays[f"shift:{tp.name}"] for t, tp in enumerate(self.layout.types)
+                            if f"shift:{tp.name}" in arrays}
         self.progress = dict(m["progress"])
         self.history = list(m.get("history", []))
         log.info("resuming from %s version %d: epoch %d, bucket %d", self.store.url,
@@ -244,7 +248,7 @@ class Trainer:
         `self.progress` (epoch, edge chunk, next bucket) says where a resumed run continues."""
         for (t, slot), part in self.resident.items():
             self._write_slot(t, part, slot)
-        self.store.write_params(state_arrays(self.state))
+        self.store.write_params(self._params_arrays())
         self.store.commit(dict(self.progress), self._manifest_extra())
         trim()
         self._since_commit = 0
@@ -269,6 +273,50 @@ class Trainer:
 
         self.store.write_partition_blocks(tp.name, part, (tp.capacity, self.cfg.model.dimension),
                                           rows, acc, self.cfg.model.embedding_dtype)
+
+    def _params_arrays(self) -> dict[str, np.ndarray]:
+        """What a checkpoint saves beside the partitions: the training state and the calibrated
+        read-out shifts."""
+        return state_arrays(self.state) | {f"shift:{self.layout.types[t].name}": s
+                                           for t, s in self.part_shifts.items()}
+
+    # ------------------------------------------------------------------ calibration
+    def calibrate(self) -> dict[str, float] | None:
+        """Fit the read-out shifts of the partitioned types (jgraph/calibrate.py). Returns the
+        loss of a fixed sample of training edges before (read-out centering) and after, and the
+        seconds it took; None where it does not apply (no partitioned type,
+        training.calibration_steps 0, read-out shifts off, training edges not in memory, several
+        processes)."""
+        from jgraph.calibrate import fit_partition_shifts
+
+        types = self.layout.types
+        parted = [t for t, tp in enumerate(types) if tp.num_partitions > 1]
+        steps = self.cfg.training.calibration_steps
+        if not (parted and steps and self.cfg.model.center_partitions):
+            return None
+        if "train" not in self.ds.splits or self.cluster.distributed:
+            log.info("partition calibration skipped: %s", "several processes" if self.cluster.distributed
+                     else "the training edges are not in memory (prepared dataset)")
+            return None
+        t0 = time.perf_counter()
+        emb, offsets = self.full_tables(read_out=False)
+        base = np.cumsum([0] + [tp.num_partitions for tp in types])
+        init = np.zeros((base[-1], self.cfg.model.dimension), np.float32)
+        trainable = np.zeros(base[-1], bool)
+        host = np.asarray(emb)
+        for t in parted:
+            tp = types[t]
+            means = np.stack([host[offsets[t] + m].mean(0) if m.size else np.zeros(host.shape[1])
+                              for m in tp.members])
+            init[base[t] : base[t + 1]] = partition_shifts(means, tp.sizes)
+            trainable[base[t] : base[t + 1]] = True
+        shift_of_row = np.concatenate([base[t] + tp.part_of for t, tp in enumerate(types)])
+        tr = self.ds.splits["train"]
+        shifts, before, after = fit_partition_shifts(
+            self.model, self.state.params, emb, offsets, np.array([tp.count for tp in types]),
+            shift_of_row, init, trainable, tr.lhs, tr.rel, tr.rhs, steps, self.cfg.training.seed)
+        self.part_shifts = {t: shifts[base[t] : base[t + 1]] for t in parted}
+        return {"loss_before": before, "loss_after": after, "seconds": time.perf_counter() - t0}
 
     # ------------------------------------------------------------------ swapping
     def _enter(self, step: Step, reads: dict[tuple[int, int], Future]) -> None:
@@ -340,6 +388,8 @@ class Trainer:
     def fit(self, progress_bar=None) -> list[dict[str, Any]]:
         """Train the remaining epochs; returns the per-epoch history."""
         cfg = self.cfg
+        if self.progress["epoch"] < cfg.training.num_epochs:
+            self.part_shifts = {}  # fitted to rows that training is about to change
         self.compile_seconds = self.compile()
         log.info("training step compiled in %.1fs", self.compile_seconds)
         if self.cluster.distributed:
@@ -493,7 +543,7 @@ class Trainer:
         if self.cluster.primary:
             for t, part in others:
                 self.store.add_pending(self.layout.types[t].name, part)
-            self.store.write_params(state_arrays(self.state))
+            self.store.write_params(self._params_arrays())
             self.store.commit(dict(self.progress), self._manifest_extra())
         self.cluster.barrier(f"committed-{tag}")
         if not self.cluster.primary:
@@ -554,12 +604,13 @@ class Trainer:
         return totals
 
     # ------------------------------------------------------------------ results
-    def full_tables(self) -> tuple[jax.Array, np.ndarray]:
+    def full_tables(self, read_out: bool = True) -> tuple[jax.Array, np.ndarray]:
         """Every entity's row in id order: (emb [sum of counts, D], start row of each type [T]).
 
         Resident partitions come from the working table, the others from the checkpoint store
-        (partitions never trained yet get their initial random rows); with model.center_partitions
-        (the default) each partition's mean row is moved to its type's mean (partition_shifts)."""
+        (partitions never trained yet get their initial random rows). read_out and
+        model.center_partitions (the default): shifted per partition, by the calibrated shifts or
+        else with each partition's mean row moved to its type's mean (partition_shifts)."""
         parts, offsets, off = [], [], 0
         d = self.cfg.model.dimension
         for t, tp in enumerate(self.layout.types):
@@ -583,8 +634,8 @@ class Trainer:
                     else:
                         rows = data[0][: tp.sizes[p]]
                 full[tp.members[p]] = rows
-            if self.cfg.model.center_partitions and tp.num_partitions > 1:
-                center_rows(full, tp.members)
+            if read_out and self.cfg.model.center_partitions and tp.num_partitions > 1:
+                center_rows(full, tp.members, self.part_shifts.get(t))
             parts.append(jnp.asarray(full))
         return jnp.concatenate(parts) if len(parts) > 1 else parts[0], np.array(offsets, np.int64)
 
