@@ -14,7 +14,6 @@ shifts of unpartitioned types stay 0), B edges per step, D dimension.
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 from typing import Any
 
@@ -24,8 +23,6 @@ import numpy as np
 import optax
 
 from jgraph.model import Model
-
-log = logging.getLogger("jgraph")
 
 BATCH = 500  # training edges per step
 LR = 3e-3  # Adam
@@ -76,14 +73,14 @@ def fit_partition_shifts(model: Model, params: dict, emb: Any, offsets: np.ndarr
         lt, rt = pair
         return int(offsets[lt]), int(counts[lt]), int(offsets[rt]), int(counts[rt])
 
-    def loss(shifts, pair, h, r, t):
-        return edge_loss(model, params, emb + (shifts * mask)[rows_shift], lo_n(pair), pair, h, r, t)
+    def loss(shifts, table, pair, h, r, t):  # the table is an argument, not a compiled-in constant
+        return edge_loss(model, params, table + (shifts * mask)[rows_shift], lo_n(pair), pair, h, r, t)
 
     def step_for(pair):
         if pair not in steps_of:
             @jax.jit
-            def step(shifts, state, h, r, t):
-                value, grad = jax.value_and_grad(loss)(shifts, pair, h, r, t)
+            def step(shifts, state, table, h, r, t):
+                value, grad = jax.value_and_grad(loss)(shifts, table, pair, h, r, t)
                 updates, state = opt.update(grad, state, shifts)
                 return optax.apply_updates(shifts, updates), state, value
             steps_of[pair] = step
@@ -98,8 +95,8 @@ def fit_partition_shifts(model: Model, params: dict, emb: Any, offsets: np.ndarr
             idx = probe[group[probe] == g]
             if pairs[g] not in losses_of:
                 losses_of[pairs[g]] = jax.jit(partial(loss, pair=pairs[g]))
-            total += float(losses_of[pairs[g]](shifts, h=jnp.asarray(lhs[idx]), r=jnp.asarray(rel[idx]),
-                                               t=jnp.asarray(rhs[idx]))) * idx.size
+            total += float(losses_of[pairs[g]](shifts, emb, h=jnp.asarray(lhs[idx]),
+                                               r=jnp.asarray(rel[idx]), t=jnp.asarray(rhs[idx]))) * idx.size
         return total / probe.size
 
     shifts = jnp.asarray(init, jnp.float32)
@@ -108,6 +105,6 @@ def fit_partition_shifts(model: Model, params: dict, emb: Any, offsets: np.ndarr
     for _ in range(steps):
         g = int(rng.choice(len(keys), p=sizes / sizes.sum()))
         idx = members[g][rng.integers(0, members[g].size, BATCH)]
-        shifts, state, _ = step_for(pairs[g])(shifts, state, jnp.asarray(lhs[idx]), jnp.asarray(rel[idx]),
-                                              jnp.asarray(rhs[idx]))
+        shifts, state, _ = step_for(pairs[g])(shifts, state, emb, jnp.asarray(lhs[idx]),
+                                              jnp.asarray(rel[idx]), jnp.asarray(rhs[idx]))
     return np.asarray(shifts * mask, np.float32), before, probe_loss(shifts)
