@@ -127,12 +127,29 @@ def partition_shifts(means: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return (type_mean[None, :] - means).astype(np.float32)
 
 
+def centering_shifts(rows: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
+    """`partition_shifts` of a type's rows in id order (rows float [count, D], members[p] the ids
+    of partition p) -> float32 [P, D]."""
+    means = np.stack([rows[m].mean(0) if m.size else np.zeros(rows.shape[1]) for m in members])
+    return partition_shifts(means, np.array([m.size for m in members]))
+
+
 def center_rows(rows: np.ndarray, members: list[np.ndarray], shifts: np.ndarray | None = None) -> None:
-    """In place: shifts[p] added to partition p's rows of a type's rows in id order (rows float
-    [count, D], members[p] the ids of partition p); shifts None: `partition_shifts` of the rows'
-    own means (the calibrated shifts, jgraph/calibrate.py, otherwise)."""
+    """In place: shifts[p] added to partition p's rows of a type's rows in id order; shifts None:
+    `centering_shifts` of the rows themselves (the calibrated shifts, jgraph/calibrate.py,
+    otherwise)."""
     if shifts is None:
-        means = np.stack([rows[m].mean(0) if m.size else np.zeros(rows.shape[1]) for m in members])
-        shifts = partition_shifts(means, np.array([m.size for m in members]))
+        shifts = centering_shifts(rows, members)
     for m, shift in zip(members, shifts, strict=True):
         rows[m] += shift
+
+
+def shifts_from_arrays(layout: PartitionLayout, arrays: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
+    """The calibrated read-out shifts saved with a checkpoint's parameters: type index -> [P, D]."""
+    return {t: arrays[f"shift:{tp.name}"] for t, tp in enumerate(layout.types)
+            if f"shift:{tp.name}" in arrays}
+
+
+def shifts_to_arrays(layout: PartitionLayout, shifts: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+    """The inverse of `shifts_from_arrays`: what the parameters file stores."""
+    return {f"shift:{layout.types[t].name}": s for t, s in shifts.items()}

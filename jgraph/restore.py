@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from jgraph.config import TrainConfig
 from jgraph.data.dataset import Dataset, load_dataset
 from jgraph.model import Model
-from jgraph.partition import PartitionLayout, center_rows, partition_shifts
+from jgraph.partition import PartitionLayout, center_rows, partition_shifts, shifts_from_arrays
 from jgraph.step import init_state
 from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
 from jgraph.trainer import build_model, fingerprint, partition_layout, state_from_arrays
@@ -124,9 +124,7 @@ def open_run(path: str, overrides: list[str] | None = None) -> OpenRun:
     arrays = store.read_params()
     state = state_from_arrays(template, arrays)
     layout = partition_layout(cfg, ds)
-    shifts = {t: arrays[f"shift:{tp.name}"] for t, tp in enumerate(layout.types)
-              if f"shift:{tp.name}" in arrays}
-    return OpenRun(cfg, ds, model, state.params, layout, store, loc, shifts)
+    return OpenRun(cfg, ds, model, state.params, layout, store, loc, shifts_from_arrays(layout, arrays))
 
 
 def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:

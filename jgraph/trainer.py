@@ -29,7 +29,13 @@ from jgraph.data.dataset import Dataset
 from jgraph.memory import HostBuffers, return_large_frees, trim
 from jgraph.model import Batch, Layout, Model
 from jgraph.optim import decode_rows, table_dtype
-from jgraph.partition import PartitionLayout, center_rows, partition_shifts
+from jgraph.partition import (
+    PartitionLayout,
+    center_rows,
+    centering_shifts,
+    shifts_from_arrays,
+    shifts_to_arrays,
+)
 from jgraph.residency import Step, plan
 from jgraph.step import NegativeSpec, Tables, TrainState, init_state, make_slot_ops, make_train_block
 from jgraph.storage.checkpoint import CheckpointStore
@@ -236,8 +242,7 @@ class Trainer:
             )
         arrays = self.store.read_params()
         self.state = state_from_arrays(self.state, arrays)
-        self.part_shifts = {t: arrays[f"shift:{tp.name}"] for t, tp in enumerate(self.layout.types)
-                            if f"shift:{tp.name}" in arrays}
+        self.part_shifts = shifts_from_arrays(self.layout, arrays)
         self.progress = dict(m["progress"])
         self.history = list(m.get("history", []))
         log.info("resuming from %s version %d: epoch %d, bucket %d", self.store.url,
@@ -277,8 +282,7 @@ class Trainer:
     def _params_arrays(self) -> dict[str, np.ndarray]:
         """What a checkpoint saves beside the partitions: the training state and the calibrated
         read-out shifts."""
-        return state_arrays(self.state) | {f"shift:{self.layout.types[t].name}": s
-                                           for t, s in self.part_shifts.items()}
+        return state_arrays(self.state) | shifts_to_arrays(self.layout, self.part_shifts)
 
     # ------------------------------------------------------------------ calibration
     def calibrate(self) -> dict[str, float] | None:
@@ -306,9 +310,8 @@ class Trainer:
         host = np.asarray(emb)
         for t in parted:
             tp = types[t]
-            means = np.stack([host[offsets[t] + m].mean(0) if m.size else np.zeros(host.shape[1])
-                              for m in tp.members])
-            init[base[t] : base[t + 1]] = partition_shifts(means, tp.sizes)
+            init[base[t] : base[t + 1]] = centering_shifts(host[offsets[t] : offsets[t] + tp.count],
+                                                           tp.members)
             trainable[base[t] : base[t + 1]] = True
         shift_of_row = np.concatenate([base[t] + tp.part_of for t, tp in enumerate(types)])
         tr = self.ds.splits["train"]
