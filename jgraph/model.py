@@ -12,6 +12,7 @@ D dimension, R relations, T entity types, K rows in the working table.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -39,6 +40,30 @@ class SideScores(NamedTuple):
     pos: Array  # [C, P]
     neg: Array  # [C, P, N]
     valid: Array  # bool [C, P, N] (False: the positive itself, padding, another type's rows)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1,))
+def positives_and_block(block: Array, p: int) -> tuple[Array, Array]:
+    """(block[:, :p], block) for a block [C, W, D] whose first p rows per chunk are the positives.
+
+    The same values as slicing; the gradient differs only in how it is assembled: the positives'
+    gradient is added in place into the block's ([:, :p] of a buffer the backward pass already
+    owns), where autodiff's pad-and-add made XLA's CPU backend build the block's gradient in one
+    loop over every element with a select per source (about 10% of a d=100 training step)."""
+    return block[:, :p], block
+
+
+def _pab_fwd(block, p):
+    return positives_and_block(block, p), p
+
+
+def _pab_bwd(p, _, g):
+    g_pos, g_block = g
+    head = jax.lax.slice_in_dim(g_block, 0, p, axis=1) + g_pos
+    return (jax.lax.dynamic_update_slice_in_dim(g_block, head, 0, axis=1),)
+
+
+positives_and_block.defvjp(_pab_fwd, _pab_bwd)
 
 
 class Model:
@@ -230,7 +255,6 @@ class Model:
             lhs_block = self.add_global(params, lhs_block, block_types(lhs_block, 0))
             rhs_block = self.add_global(params, rhs_block, block_types(rhs_block, 1))
             lhs_all, rhs_all = all_rows(lhs_all, 0), all_rows(rhs_all, 1)
-        lhs, rhs = lhs_block[:, :p], rhs_block[:, :p]
         nb = p if use_batch else 0
 
         def cands(block_prepared, side):
@@ -242,9 +266,9 @@ class Model:
         penalty = jnp.zeros(valid.shape, jnp.float32)
         lhs_side = rhs_side = None
         if not self.reciprocal:
-            lb = prep(lhs_block)
-            rb = prep(self.operate(params["rhs"], chunk_rel, rhs_block))  # one relation per chunk
-            lp, rp = lb[:, :p], rb[:, :p]
+            lp, lb = positives_and_block(prep(lhs_block), p)
+            # one relation per chunk
+            rp, rb = positives_and_block(prep(self.operate(params["rhs"], chunk_rel, rhs_block)), p)
             if sides[0]:
                 all_l = None if lhs_all[0] is None else prep(lhs_all[0])
                 lhs_side = self.side(rp, cands(lb, 0), nb, lp, valid, all_l, lhs_all[1])
@@ -260,8 +284,10 @@ class Model:
                 )
         else:
             # forward: c(x, h_r(y)) against lhs negatives; reverse: c(y, g_r(x)) against rhs ones.
+            lhs, lhs_block = positives_and_block(lhs_block, p)
+            rhs, rhs_block = positives_and_block(rhs_block, p)
             xb, yb = prep(lhs_block), prep(rhs_block)
-            x, y = xb[:, :p], yb[:, :p]
+            x, y = prep(lhs), prep(rhs)
             hy = prep(self.operate(params["rhs"], rel, rhs))
             gx = prep(self.operate(params["lhs"], rel, lhs))
             if sides[0]:

@@ -28,19 +28,19 @@ def row_adagrad(
     return rows - step, acc
 
 
-def unique_rows(ids: Array, fill: int) -> tuple[Array, Array]:
-    """Sorted unique ids padded with `fill` to len(ids), and the index of each id among them.
+def claim_rows(owner: Array, ids: Array) -> tuple[Array, Array]:
+    """One representative position per distinct id, without sorting.
 
-    ids int [M] -> (unique [M], inverse [M]) with unique[inverse] == ids. One sort plus a binary
-    search (several times faster on CPU than `jnp.unique`'s argsort).
+    owner int32 [N + 1]: scratch that the caller keeps between calls; its contents never matter
+    (every entry read here is written first). ids int [M] in [0, N], duplicates allowed ->
+    (owner, rep int32 [M]): rep[i] is the position of one occurrence of ids[i], the same one for
+    every occurrence of that id, so rep[i] == i holds exactly once per distinct id.
+    Every position claims its id's entry (one claim wins), then reads the winner back: two O(M)
+    passes instead of a unique's sort and binary search (15x faster on CPU at M = 4000).
     """
-    m = ids.shape[0]
-    s = jnp.sort(ids)
-    first = jnp.concatenate([jnp.ones((1,), bool), s[1:] != s[:-1]])
-    pos = jnp.cumsum(first, dtype=jnp.int32) - 1  # slot of each sorted id among the unique ones
-    uniq = jnp.full((m,), fill, ids.dtype).at[pos].set(s, unique_indices=False)
-    inverse = pos[jnp.searchsorted(s, ids)]
-    return uniq, inverse
+    pos = jnp.arange(ids.shape[0], dtype=jnp.int32)
+    owner = owner.at[ids].set(pos, mode="promise_in_bounds")
+    return owner, owner.at[ids].get(mode="promise_in_bounds")
 
 
 def _lowbias32(x: Array) -> Array:
@@ -103,10 +103,11 @@ def sparse_row_adagrad(
     """Apply row-wise Adagrad to the unique rows `uniq` of `table` and scatter them back.
 
     table [N + 1, D] (float32, or uint16 bfloat16 bits: the new rows are then stochastically
-    rounded with `key`), acc [N + 1] float32: the last row is scratch; uniq int [M]: distinct row ids, the
-    padding entries pointing at the scratch row (so every gather and scatter is in bounds and needs
-    no bounds checks: several times faster on CPU). rows [M, D] float32 (the rows as used, e.g.
-    after max_norm), grads [M, D] (zero for padding) -> (table, acc).
+    rounded with `key`), acc [N + 1] float32: the last row is scratch; uniq int [M]: row ids, each
+    real row at most once, the other entries pointing at the scratch row (so every gather and
+    scatter is in bounds and needs no bounds checks: several times faster on CPU). rows [M, D]
+    float32 (the rows as used, e.g. after max_norm), grads [M, D] (zero for scratch entries) ->
+    (table, acc).
     """
     new_rows, new_acc = row_adagrad(rows, acc.at[uniq].get(mode="promise_in_bounds"), grads, lr, eps)
     new_rows = encode_rows(new_rows, table.dtype, key)

@@ -3,8 +3,9 @@
 This is the only module that calls `jax.jit`. A training call runs up to S batches inside one
 dispatch (`lax.fori_loop` with a dynamic trip count, so a short last block costs nothing extra),
 donates the state and the working table, and touches only the rows a batch gathers:
-ids -> unique ids -> gathered rows -> value_and_grad w.r.t. those rows and the relation
-parameters -> row-wise Adagrad on the unique rows -> scatter back.
+ids -> gathered rows -> value_and_grad w.r.t. those rows and the relation parameters ->
+gradients summed per distinct row (at one representative occurrence, `optim.claim_rows`) ->
+row-wise Adagrad on the distinct rows -> scatter back.
 
 Shapes: S batches per block, C chunks, P positives per chunk, U uniform negatives, K rows in the
 working table, D dimension, B queries.
@@ -22,7 +23,7 @@ import optax
 
 from jgraph.model import Batch, Layout, Model
 from jgraph.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
-from jgraph.optim import decode_rows, encode_rows, relation_optimizer, sparse_row_adagrad, unique_rows
+from jgraph.optim import claim_rows, decode_rows, encode_rows, relation_optimizer, sparse_row_adagrad
 
 Array = Any
 
@@ -36,10 +37,17 @@ class TrainState(NamedTuple):
 
 class Tables(NamedTuple):
     """The working table: the resident partitions' rows and their row-Adagrad accumulators, plus
-    one scratch row at the end (index K) that padding reads and writes."""
+    one scratch row at the end (index K) that duplicate occurrences write to."""
 
-    emb: Array  # float32 [K + 1, D]
+    emb: Array  # float32 [K + 1, D] (or uint16 bfloat16 bits, see optim.table_dtype)
     acc: Array  # float32 [K + 1]
+    owner: Array  # int32 [K + 1]: scratch of optim.claim_rows (contents never matter)
+
+
+def new_tables(num_rows: int, dim: int, dtype: Any) -> Tables:
+    """An all-zero working table of `num_rows` rows (plus the scratch row)."""
+    return Tables(jnp.zeros((num_rows + 1, dim), dtype), jnp.zeros((num_rows + 1,), jnp.float32),
+                  jnp.zeros((num_rows + 1,), jnp.int32))
 
 
 STAT_KEYS = ("loss", "reg", "count", "nonfinite")
@@ -78,20 +86,18 @@ def _chunk_regions(model: Model, batch: Batch, layout: Layout, other: bool = Fal
 
 
 def batch_scores(
-    model: Model, neg: NegativeSpec, params: dict, rows: Array, index: Array | None, batch: Batch,
-    layout: Layout, num_rows: int,
+    model: Model, neg: NegativeSpec, params: dict, rows: Array, batch: Batch, layout: Layout,
+    num_rows: int,
 ):
     """Scores of one batch (or a group of its chunks).
 
-    Sparse: `rows` are the unique gathered rows [M, D] and `index` int [C, W] maps each chunk's
-    ids (lhs P, uniform lhs U, rhs P, uniform rhs U, as `gather_ids` lays them out) to its row.
-    Dense (`index` None, all_negs): `rows` is the whole working table [K, D]."""
-    p = batch.lhs.shape[1]
-    if index is not None:
-        emb = rows[index]  # [C, W, D]: each side's candidate block is contiguous
-        u_l = neg.num_uniform if neg.num_uniform and neg.sides[0] else 0
-        u_r = neg.num_uniform if neg.num_uniform and neg.sides[1] else 0
-        return model.score_blocks(params, emb[:, : p + u_l], emb[:, p + u_l :], batch, (u_l, u_r),
+    Sparse: `rows` = (lhs block [C, P + U, D], rhs block [C, P + U, D]), the rows of each chunk's
+    ids as `gather_ids` lays them out (`side_blocks` splits them): a side's positives, then its
+    uniform negatives (U = 0 on a side without negatives).
+    Dense (all_negs): `rows` is the whole working table [K, D]."""
+    if not neg.all_negs:
+        u_l, u_r = _uniform_per_side(neg)
+        return model.score_blocks(params, rows[0], rows[1], batch, (u_l, u_r),
                                   neg.use_batch, neg.sides)
     lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
@@ -106,22 +112,26 @@ def batch_scores(
                        False, neg.sides)
 
 
-def batch_loss(model: Model, neg: NegativeSpec, params: dict, rows: Array, index: Array | None,
-               batch: Batch, layout: Layout, num_rows: int, groups: int) -> tuple[Array, dict]:
-    """Loss of a batch, computed as `groups` independent groups of chunks.
+def chunk_groups(num_chunks: int, groups: int) -> list[slice]:
+    """A batch's C chunks as `groups` equal slices (one slice when they do not divide C)."""
+    groups = groups if groups > 0 and num_chunks % groups == 0 else 1
+    g = num_chunks // groups
+    return [slice(h * g, (h + 1) * g) for h in range(groups)]
+
+
+def batch_loss(model: Model, neg: NegativeSpec, params: dict, rows: Any, batch: Batch,
+               layout: Layout, num_rows: int, groups: int) -> tuple[Array, dict]:
+    """Loss of a batch, computed as `groups` independent groups of chunks (`chunk_groups`).
 
     Chunks never interact, so the split changes no number; it gives XLA's CPU runtime independent
     subgraphs to run on different cores (small batched matmuls do not parallelise well inside
-    one op)."""
-    c = batch.lhs.shape[0]
-    groups = groups if groups > 0 and c % groups == 0 else 1
-    g = c // groups
+    one op). rows: sparse, one (lhs block, rhs block) pair per group (see `batch_scores`);
+    dense, the working table."""
     total, stats = 0.0, None
-    for h in range(groups):
-        sl = slice(h * g, (h + 1) * g)
+    for h, sl in enumerate(chunk_groups(batch.lhs.shape[0], groups)):
         sub = Batch(*(a[sl] for a in batch))
-        sides = batch_scores(model, neg, params, rows, None if index is None else index[sl], sub,
-                             layout, num_rows)
+        sides = batch_scores(model, neg, params, rows if neg.all_negs else rows[h], sub, layout,
+                             num_rows)
         loss, st = model.loss(*sides, sub)
         total = total + loss
         stats = st if stats is None else {k: stats[k] + st[k] for k in st}
@@ -157,6 +167,19 @@ def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, ke
     return jnp.concatenate(parts, axis=1)
 
 
+def _uniform_per_side(neg: NegativeSpec) -> tuple[int, int]:
+    """Uniform negatives gathered per chunk on each side (0 on a side without negatives)."""
+    return tuple(neg.num_uniform if neg.num_uniform and not neg.all_negs and on else 0
+                 for on in neg.sides)
+
+
+def side_blocks(neg: NegativeSpec, ids: Array) -> tuple[Array, Array]:
+    """`gather_ids`' [C, W] split into (lhs block [C, P + U], rhs block [C, P + U])."""
+    p = (ids.shape[1] - sum(_uniform_per_side(neg))) // 2
+    w_l = p + _uniform_per_side(neg)[0]
+    return ids[:, :w_l], ids[:, w_l:]
+
+
 def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: float, eps: float,
                      num_rows: int, groups: int = 1):
     """fn(state, tables, block: Batch [S, C, P], num_batches, layout) -> (state, tables, stats).
@@ -173,7 +196,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             rows = model.renorm(decode_rows(tables.emb[:num_rows]))
 
             def f(rows, params):
-                return batch_loss(model, neg, params, rows, None, batch, layout, num_rows, groups)
+                return batch_loss(model, neg, params, rows, batch, layout, num_rows, groups)
 
             (total, stats), (g_rows, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
                 rows, state.params
@@ -183,26 +206,44 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             acc = old_acc + jnp.mean(g_rows * g_rows, axis=-1)
             new_emb = rows - lr * g_rows / (jnp.sqrt(acc) + eps)[:, None]
             new_emb = encode_rows(new_emb, tables.emb.dtype, jax.random.fold_in(key, 1))
-            tables = Tables(tables.emb.at[:num_rows].set(jnp.where(ok, new_emb, tables.emb[:num_rows])),
-                            tables.acc.at[:num_rows].set(jnp.where(ok, acc, old_acc)))
+            tables = tables._replace(
+                emb=tables.emb.at[:num_rows].set(jnp.where(ok, new_emb, tables.emb[:num_rows])),
+                acc=tables.acc.at[:num_rows].set(jnp.where(ok, acc, old_acc)))
         else:
-            ids = gather_ids(model, neg, batch, layout, key)
-            uniq, index = unique_rows(ids.ravel(), fill=num_rows)
-            index = index.reshape(ids.shape)
-            rows = model.renorm(decode_rows(tables.emb.at[uniq].get(mode="promise_in_bounds")))
+            # every (chunk group, side) block gathered and differentiated on its own: from one
+            # [C, W, D] array XLA assembled the gradient in one slow loop over a select per
+            # source (12% of a d=100 step); per block it is a dot output updated in place
+            ids = side_blocks(neg, gather_ids(model, neg, batch, layout, key))
+            pieces = [tuple(i[sl] for i in ids) for sl in chunk_groups(ids[0].shape[0], groups)]
+            flat = jnp.concatenate([i.ravel() for pair in pieces for i in pair])  # [M]
+            owner, rep = claim_rows(tables.owner, flat)
+            blocks = jax.tree_util.tree_map(
+                lambda i: model.renorm(decode_rows(tables.emb.at[i].get(mode="promise_in_bounds"))),
+                pieces)
 
-            def f(rows, params):
-                return batch_loss(model, neg, params, rows, index, batch, layout, num_rows, groups)
+            def f(blocks, params):
+                return batch_loss(model, neg, params, blocks, batch, layout, num_rows, groups)
 
-            (total, stats), (g_rows, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
-                rows, state.params
+            (total, stats), (g_blocks, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
+                blocks, state.params
             )
+            d = jax.tree_util.tree_leaves(blocks)[0].shape[-1]
+            rows = jnp.concatenate([b.reshape(-1, d) for b in jax.tree_util.tree_leaves(blocks)])
             ok = jnp.isfinite(total)
-            # a non-finite batch updates nothing (the host stops the run on seeing the count)
+            # each row's gradient summed over its occurrences, at its representative (one
+            # scatter-add per block, no concatenated copy); a non-finite batch updates nothing
+            # (the host stops the run on seeing the count)
+            g_rows, at = jnp.zeros_like(rows), 0  # [M, D]
+            for g in jax.tree_util.tree_leaves(g_blocks):
+                g = g.reshape(-1, d)
+                g_rows = g_rows.at[rep[at : at + g.shape[0]]].add(g, mode="promise_in_bounds")
+                at += g.shape[0]
             g_rows = jnp.where(ok, g_rows, 0.0)
-            emb, acc = sparse_row_adagrad(tables.emb, tables.acc, uniq, rows, g_rows, lr, eps,
+            first = rep == jnp.arange(flat.shape[0], dtype=jnp.int32)
+            target = jnp.where(first, flat, num_rows)  # other occurrences: the scratch row
+            emb, acc = sparse_row_adagrad(tables.emb, tables.acc, target, rows, g_rows, lr, eps,
                                           jax.random.fold_in(key, 1))
-            tables = Tables(emb, acc)
+            tables = Tables(emb, acc, owner)
         g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
         updates, opt_state = opt.update(g_params, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -286,9 +327,8 @@ def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int
             rows, index = emb, None
         else:
             index = gather_ids(model, neg, batch, layout, key)
-            rows = emb
-        lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, index, batch, layout,
-                                             num_rows)
+            rows = tuple(emb[i] for i in side_blocks(neg, index))
+        lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, batch, layout, num_rows)
         out = []
         p = batch.lhs.shape[1]
         u_l = neg.num_uniform if neg.num_uniform and neg.sides[0] else 0
@@ -329,9 +369,10 @@ def make_slot_ops(init_scale: float):
     """
 
     def _put(tables: Tables, start: Array, emb: Array, acc: Array) -> Tables:
-        return Tables(
-            jax.lax.dynamic_update_slice_in_dim(tables.emb, encode_rows(emb, tables.emb.dtype), start, 0),
-            jax.lax.dynamic_update_slice_in_dim(tables.acc, acc, start, 0),
+        return tables._replace(
+            emb=jax.lax.dynamic_update_slice_in_dim(tables.emb, encode_rows(emb, tables.emb.dtype),
+                                                    start, 0),
+            acc=jax.lax.dynamic_update_slice_in_dim(tables.acc, acc, start, 0),
         )
 
     put = jax.jit(_put, donate_argnums=(0,))

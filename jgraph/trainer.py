@@ -37,7 +37,7 @@ from jgraph.partition import (
     shifts_to_arrays,
 )
 from jgraph.residency import Step, plan
-from jgraph.step import NegativeSpec, Tables, TrainState, init_state, make_slot_ops, make_train_block
+from jgraph.step import NegativeSpec, TrainState, init_state, make_slot_ops, make_train_block, new_tables
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.storage.edges import EdgeBucketStore, write_buckets
 from jgraph.storage.partition import shard_rows
@@ -197,8 +197,7 @@ class Trainer:
         # each process draws its own negatives
         self.state = init_state(self.model, t.seed * 1000 + self.cluster.rank, t.rng_impl, relation_lr,
                                 cfg.optimizer.eps)
-        self.tables = Tables(jnp.zeros((k + 1, d), table_dtype(cfg.model.embedding_dtype)),
-                             jnp.zeros((k + 1,), jnp.float32))
+        self.tables = new_tables(k, d, table_dtype(cfg.model.embedding_dtype))
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
         # host copies of partitions on their way out or in: reused, so swaps fault in no memory
         self.buffers = HostBuffers()

@@ -18,7 +18,7 @@ import pytest
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.model import Batch, Layout, Model
 from jgraph.negatives import uniform_rows
-from jgraph.optim import relation_optimizer, row_adagrad, sparse_row_adagrad, stochastic_round, unique_rows
+from jgraph.optim import claim_rows, relation_optimizer, row_adagrad, sparse_row_adagrad, stochastic_round
 from jgraph.step import NegativeSpec, Tables, init_state, make_train_block
 
 LR, REL_LR, EPS = 0.1, 0.05, 1e-10
@@ -37,15 +37,23 @@ def _with_scratch(emb, acc):
 
 
 def _tables(emb, acc):
-    return Tables(*_with_scratch(emb, acc))
+    return Tables(*_with_scratch(emb, acc), jnp.zeros((emb.shape[0] + 1,), jnp.int32))
 
 
-def test_unique_rows_sorted_padded_and_inverse():
-    ids = jnp.asarray([3, 1, 3, 0, 1, 1], jnp.int32)
-    uniq, inverse = unique_rows(ids, fill=10)
-    np.testing.assert_array_equal(np.asarray(uniq), [0, 1, 3, 10, 10, 10])
-    np.testing.assert_array_equal(np.asarray(uniq)[np.asarray(inverse)], np.asarray(ids))
-    assert inverse.shape == ids.shape
+def test_claim_rows_one_representative_per_id():
+    """rep[i] is an occurrence of ids[i], the same for every occurrence of an id, and each distinct
+    id has exactly one position with rep[i] == i, whatever the scratch held before."""
+    ids = jnp.asarray([3, 1, 3, 0, 1, 1, 7, 3], jnp.int32)
+    for stale in (np.zeros(11, np.int32), np.arange(11, dtype=np.int32)[::-1].copy()):
+        _, rep = claim_rows(jnp.asarray(stale), ids)
+        rep, got = np.asarray(rep), np.asarray(ids)
+        assert rep.shape == got.shape and rep.dtype == np.int32
+        np.testing.assert_array_equal(got[rep], got)  # an occurrence of the same id
+        for v in np.unique(got):
+            at = np.flatnonzero(got == v)
+            assert len(set(rep[at].tolist())) == 1  # one representative per id
+        first = rep == np.arange(len(got))
+        assert sorted(got[first].tolist()) == sorted(set(got.tolist()))  # each id once
 
 
 def test_row_adagrad_formula():
@@ -57,8 +65,9 @@ def test_row_adagrad_formula():
 
 
 def test_sparse_row_adagrad_duplicates_match_dense():
-    """Duplicate ids: per-occurrence gradients summed per row (via unique_rows' inverse), updated
-    once, scattered back; padding of the unique list is dropped; untouched rows are bit-identical.
+    """Duplicate ids: per-occurrence gradients summed per row (at claim_rows' representative),
+    updated once, scattered back; the other occurrences' writes go to the scratch row; untouched
+    rows are bit-identical.
     Row 6 is touched twice with opposite gradients (sum 0): it must not move either."""
     rng = np.random.default_rng(0)
     n, d = 8, 4
@@ -68,11 +77,12 @@ def test_sparse_row_adagrad_duplicates_match_dense():
     g_occ = rng.standard_normal((ids.size, d)).astype(np.float32)
     g_occ[8] = -g_occ[7]
 
-    uniq, inverse = unique_rows(jnp.asarray(ids), fill=n)  # padding -> the scratch row n
-    g = jax.ops.segment_sum(jnp.asarray(g_occ), inverse, num_segments=ids.size)
+    _, rep = claim_rows(jnp.zeros((n + 1,), jnp.int32), jnp.asarray(ids))
+    g = jnp.zeros((ids.size, d)).at[rep].add(jnp.asarray(g_occ))  # summed at the representative
+    target = jnp.where(rep == jnp.arange(ids.size), jnp.asarray(ids), n)  # others: scratch row n
     scratch_table, scratch_acc = _with_scratch(table, acc)
-    rows = scratch_table[uniq]
-    new_table, new_acc = sparse_row_adagrad(scratch_table, scratch_acc, uniq, rows, g, LR, EPS)
+    rows = scratch_table[jnp.asarray(ids)]
+    new_table, new_acc = sparse_row_adagrad(scratch_table, scratch_acc, target, rows, g, LR, EPS)
     new_table, new_acc = new_table[:n], new_acc[:n]
 
     dense_g = np.zeros((n, d))
