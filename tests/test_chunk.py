@@ -2,16 +2,29 @@
 
 Checked: every edge appears exactly once with its own (lhs, rhs, rel, weight); a chunk never mixes
 groups (relations in standard mode); valid entries form a prefix of their chunk; padding is -1 on
-both sides with weight 0; arrays are [num_blocks * S, C, P]; the number of real batches is
-ceil(sum over groups of ceil(group size / P) / C); the result is a function of the seed.
+both sides with weight 0; arrays are [num_blocks * S, C, P] and the blocks built one at a time
+make up the whole; the number of real batches is ceil(sum over groups of ceil(group size / P) / C);
+the result is a function of the seed.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 from jgraph.chunk import make_batches
+
+
+class Whole(NamedTuple):
+    """Every batch of a bucket at once (Batches.arrays()) and the number of real batches."""
+
+    lhs: np.ndarray
+    rhs: np.ndarray
+    rel: np.ndarray
+    weight: np.ndarray
+    num_batches: int
 
 
 def _edges(e: int, groups: int, seed: int = 0):
@@ -38,7 +51,12 @@ CASES = [  # (edges, groups (0 = group None), P, C, S)
 def test_make_batches_invariants(e, groups, p, c, s):
     lhs, rhs, rel, weight = _edges(e, groups)
     group = rel if groups else None
-    b = make_batches(lhs, rhs, rel, weight, group, p, c, s, np.random.default_rng(1))
+    bb = make_batches(lhs, rhs, rel, weight, group, p, c, s, np.random.default_rng(1))
+    b = Whole(*bb.arrays(), bb.num_batches)
+    assert bb.num_blocks(s) == -(-b.num_batches // s)
+    blocks = [bb.block(i, s)[0] for i in range(b.lhs.shape[0] // s)]
+    for k, a in enumerate(b[:4]):  # the blocks, one after another, are the whole
+        np.testing.assert_array_equal(np.concatenate([blk[k] for blk in blocks]), a)
 
     # shapes: [num_blocks * S, C, P], every array the same; dtypes as documented
     n = b.lhs.shape[0]
@@ -52,7 +70,6 @@ def test_make_batches_invariants(e, groups, p, c, s):
     num_chunks = int(np.sum(-(-sizes // p)))
     assert b.num_batches == -(-num_chunks // c)
     assert n == max(1, -(-b.num_batches // s)) * s
-    assert b.num_blocks(s) == -(-b.num_batches // s)
 
     # every edge exactly once, with its own rhs / rel / weight
     valid = b.lhs >= 0
@@ -88,14 +105,16 @@ def test_block_slices():
     (l0, r0, rel0, w0), n0 = b.block(0, 2)
     (l1, _, _, _), n1 = b.block(1, 2)
     assert (n0, n1) == (2, 1)
-    np.testing.assert_array_equal(l0, b.lhs[:2])
-    np.testing.assert_array_equal(l1, b.lhs[2:4])
+    whole = b.arrays()[0]
+    np.testing.assert_array_equal(l0, whole[:2])
+    np.testing.assert_array_equal(l1, whole[2:4])
+    assert l0.shape == (2, 2, 4) and (whole[3] == -1).all()  # the padding batch
     assert b.block(2, 2)[1] == 0
 
 
 def test_weight_none_means_one():
     lhs, rhs, rel, _ = _edges(10, 0)
-    b = make_batches(lhs, rhs, rel, None, None, 4, 1, 1, np.random.default_rng(0))
+    b = Whole(*make_batches(lhs, rhs, rel, None, None, 4, 1, 1, np.random.default_rng(0)).arrays(), 0)
     valid = b.lhs >= 0
     np.testing.assert_array_equal(b.weight[valid], 1.0)
     np.testing.assert_array_equal(b.weight[~valid], 0.0)
@@ -106,7 +125,10 @@ def test_deterministic_for_a_seed(groups):
     """Same seed -> identical batches; another seed -> another shuffle (of the same edges)."""
     lhs, rhs, rel, weight = _edges(60, groups)
     group = rel if groups else None
-    make = lambda seed: make_batches(lhs, rhs, rel, weight, group, 4, 2, 2, np.random.default_rng(seed))
+    def make(seed):
+        b = make_batches(lhs, rhs, rel, weight, group, 4, 2, 2, np.random.default_rng(seed))
+        return Whole(*b.arrays(), b.num_batches)
+
     a, b, other = make(7), make(7), make(8)
     for x, y in zip(a[:4], b[:4], strict=True):
         np.testing.assert_array_equal(x, y)
@@ -119,7 +141,8 @@ def test_groups_are_mixed_across_chunks_of_a_batch():
     """Chunks are shuffled, so (with many groups) a batch does not hold one group only, and the
     order of chunks is not sorted by group."""
     lhs, rhs, rel, weight = _edges(400, 8)
-    b = make_batches(lhs, rhs, rel, weight, rel, 5, 4, 1, np.random.default_rng(3))
+    bb = make_batches(lhs, rhs, rel, weight, rel, 5, 4, 1, np.random.default_rng(3))
+    b = Whole(*bb.arrays(), bb.num_batches)
     first_rel = b.rel[: b.num_batches, :, 0]  # the group of each chunk
     assert any(len(set(row.tolist())) > 1 for row in first_rel)
     flat = first_rel.ravel()
