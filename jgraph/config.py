@@ -143,7 +143,8 @@ class TrainingConfig:
     #   with the softmax over every entity (jgraph/calibrate.py; training edges in memory, one
     #   process); read out instead of plain centering. 0 = off
     seed: int = 0
-    rng_impl: str = "threefry"  # jax PRNG: threefry (default) | rbg | unsafe_rbg (faster)
+    rng_impl: str = "threefry"  # the run's jax PRNG key: threefry | rbg | unsafe_rbg; its bits seed each
+    #                            batch's hashed draws (negatives, rounding: jgraph.hashrng)
     log_every_dispatches: int = 20  # pull metrics to the host (and check for NaN) this often
     progress: bool = True  # tqdm progress bar
     tensorboard: bool = False  # also TensorBoard event files in <run dir>/tensorboard (tensorboardX)

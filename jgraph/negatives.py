@@ -13,29 +13,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
+
+from jgraph.hashrng import below, bits
 
 Array = Any
 
 
-def uniform_rows(key: Array, lo: Array, n: Array, num: int) -> Array:
+def uniform_rows(seed: Array, lo: Array, n: Array, num: int) -> Array:
     """Rows drawn uniformly with replacement from [lo_c, lo_c + n_c) for each chunk c.
 
-    lo, n int [C] -> int32 [C, num].
+    seed uint32 [] (hashrng); lo, n int [C] -> int32 [C, num] (lo_c when n_c = 0).
     """
-    u = jax.random.uniform(key, (lo.shape[0], num))
-    offs = jnp.minimum((u * n[:, None]).astype(jnp.int32), jnp.maximum(n[:, None] - 1, 0))
-    return lo[:, None] + offs
+    return lo[:, None] + below(bits(seed, (lo.shape[0], num)), n[:, None])
 
 
-def uniform_rows_of_two(key: Array, lo_a: Array, n_a: Array, lo_b: Array, n_b: Array, num: int
+def uniform_rows_of_two(seed: Array, lo_a: Array, n_a: Array, lo_b: Array, n_b: Array, num: int
                         ) -> Array:
     """Rows drawn uniformly with replacement from the union of [lo_a, lo_a + n_a) and
     [lo_b, lo_b + n_b) for each chunk (the same range twice when a == b). int [C] -> int32 [C, num]."""
-    u = jax.random.uniform(key, (lo_a.shape[0], num))
-    tot = (n_a + n_b)[:, None]
-    k = jnp.minimum((u * tot).astype(jnp.int32), jnp.maximum(tot - 1, 0))
+    k = below(bits(seed, (lo_a.shape[0], num)), (n_a + n_b)[:, None])
     return jnp.where(k < n_a[:, None], lo_a[:, None] + k, lo_b[:, None] + k - n_a[:, None])
 
 

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jgraph.hashrng import bits as random_bits
+
 Array = Any
 
 
@@ -43,29 +45,18 @@ def claim_rows(owner: Array, ids: Array) -> tuple[Array, Array]:
     return owner, owner.at[ids].get(mode="promise_in_bounds")
 
 
-def _lowbias32(x: Array) -> Array:
-    """A 32-bit integer hash (Wellons' lowbias32): cheap elementwise pseudo-random bits."""
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x846CA68B)
-    return x ^ (x >> 16)
-
-
-def stochastic_round(x: Array, dtype: Any, key: Array) -> Array:
+def stochastic_round(x: Array, dtype: Any, seed: Array) -> Array:
     """x (float32) in `dtype`: unchanged for float32; for bfloat16 rounded up or down at random
     with the probabilities that make the result unbiased (E[out] = x), so updates far below a
     bfloat16 step still move a row on average instead of being rounded away. The random bits are
-    a hash of each element's position and one draw from `key` (a full draw per element would cost
-    more than the training step on CPU)."""
+    a hash of each element's position and `seed` (uint32 [], see hashrng; a jax.random draw per
+    element would cost more than the training step on CPU)."""
     if jnp.dtype(dtype) == jnp.float32:
         return x
     if jnp.dtype(dtype) != jnp.bfloat16:
         raise ValueError(f"stochastic rounding to {dtype} is not supported")
     bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
-    seed = jax.random.bits(key, (), jnp.uint32)
-    where = jax.lax.iota(jnp.uint32, x.size).reshape(x.shape)
-    noise = _lowbias32(where * jnp.uint32(0x9E3779B9) + _lowbias32(seed)) & jnp.uint32(0xFFFF)
+    noise = random_bits(seed, x.shape) & jnp.uint32(0xFFFF)
     # adding uniform noise below the kept 16 bits, then dropping them: rounds up with probability
     # (dropped bits) / 2^16; the result is exactly representable, so the cast is exact
     kept = (bits + noise) & jnp.uint32(0xFFFF0000)
@@ -86,31 +77,31 @@ def decode_rows(x: Array) -> Array:
     return x.astype(jnp.float32)
 
 
-def encode_rows(x: Array, dtype: Any, key: Array | None = None) -> Array:
+def encode_rows(x: Array, dtype: Any, seed: Array | None = None) -> Array:
     """Rows in a table of `dtype` (see table_dtype): float32 as is; for uint16, float32 rows are
-    stochastically rounded to bfloat16 with `key` (or rounded to nearest without one)."""
+    stochastically rounded to bfloat16 with `seed` (or rounded to nearest without one)."""
     if jnp.dtype(dtype) != jnp.uint16:
         return x.astype(dtype)
     if x.dtype != jnp.bfloat16:
-        x = stochastic_round(x, jnp.bfloat16, key) if key is not None else x.astype(jnp.bfloat16)
+        x = stochastic_round(x, jnp.bfloat16, seed) if seed is not None else x.astype(jnp.bfloat16)
     return jax.lax.bitcast_convert_type(x, jnp.uint16)
 
 
 def sparse_row_adagrad(
     table: Array, acc: Array, uniq: Array, rows: Array, grads: Array, lr: float, eps: float,
-    key: Array | None = None,
+    seed: Array | None = None,
 ) -> tuple[Array, Array]:
     """Apply row-wise Adagrad to the unique rows `uniq` of `table` and scatter them back.
 
     table [N + 1, D] (float32, or uint16 bfloat16 bits: the new rows are then stochastically
-    rounded with `key`), acc [N + 1] float32: the last row is scratch; uniq int [M]: row ids, each
+    rounded with `seed`), acc [N + 1] float32: the last row is scratch; uniq int [M]: row ids, each
     real row at most once, the other entries pointing at the scratch row (so every gather and
     scatter is in bounds and needs no bounds checks: several times faster on CPU). rows [M, D]
     float32 (the rows as used, e.g. after max_norm), grads [M, D] (zero for scratch entries) ->
     (table, acc).
     """
     new_rows, new_acc = row_adagrad(rows, acc.at[uniq].get(mode="promise_in_bounds"), grads, lr, eps)
-    new_rows = encode_rows(new_rows, table.dtype, key)
+    new_rows = encode_rows(new_rows, table.dtype, seed)
     table = table.at[uniq].set(new_rows, mode="promise_in_bounds")
     acc = acc.at[uniq].set(new_acc, mode="promise_in_bounds")
     return table, acc

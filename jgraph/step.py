@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jgraph.hashrng import batch_seed, derive
 from jgraph.model import Batch, Layout, Model
 from jgraph.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
 from jgraph.optim import claim_rows, decode_rows, encode_rows, relation_optimizer, sparse_row_adagrad
@@ -144,12 +145,13 @@ def _ids(batch: Batch, lo_l: Array, lo_r: Array) -> tuple[Array, Array]:
     return jnp.where(valid, batch.lhs, lo_l[:, None]), jnp.where(valid, batch.rhs, lo_r[:, None])
 
 
-def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, key: Array) -> Array:
+def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, seed: Array) -> Array:
     """Every row id a batch touches, per chunk: int [C, W] = lhs P, uniform lhs U, rhs P, uniform
-    rhs U (uniform only for the sides that have negatives): each side's candidates contiguous."""
+    rhs U (uniform only for the sides that have negatives): each side's candidates contiguous.
+    seed: uint32 [] (hashrng.batch_seed) of the uniform draws."""
     lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
-    k_l, k_r = jax.random.split(key)
+    k_l, k_r = derive(seed, 0), derive(seed, 1)
     u = neg.num_uniform if not neg.all_negs else 0
     other = _chunk_regions(model, batch, layout, other=True) if neg.both_partitions else None
 
@@ -191,7 +193,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
     opt = relation_optimizer(relation_lr, eps)
 
     def one_batch(state: TrainState, tables: Tables, batch: Batch, layout: Layout):
-        key = jax.random.fold_in(state.key, state.step)
+        seed = batch_seed(state.key, state.step)
         if neg.all_negs:
             rows = model.renorm(decode_rows(tables.emb[:num_rows]))
 
@@ -205,7 +207,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             old_acc = tables.acc[:num_rows]
             acc = old_acc + jnp.mean(g_rows * g_rows, axis=-1)
             new_emb = rows - lr * g_rows / (jnp.sqrt(acc) + eps)[:, None]
-            new_emb = encode_rows(new_emb, tables.emb.dtype, jax.random.fold_in(key, 1))
+            new_emb = encode_rows(new_emb, tables.emb.dtype, derive(seed, 2))
             tables = tables._replace(
                 emb=tables.emb.at[:num_rows].set(jnp.where(ok, new_emb, tables.emb[:num_rows])),
                 acc=tables.acc.at[:num_rows].set(jnp.where(ok, acc, old_acc)))
@@ -213,7 +215,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             # every (chunk group, side) block gathered and differentiated on its own: from one
             # [C, W, D] array XLA assembled the gradient in one slow loop over a select per
             # source (12% of a d=100 step); per block it is a dot output updated in place
-            ids = side_blocks(neg, gather_ids(model, neg, batch, layout, key))
+            ids = side_blocks(neg, gather_ids(model, neg, batch, layout, seed))
             pieces = [tuple(i[sl] for i in ids) for sl in chunk_groups(ids[0].shape[0], groups)]
             flat = jnp.concatenate([i.ravel() for pair in pieces for i in pair])  # [M]
             owner, rep = claim_rows(tables.owner, flat)
@@ -242,7 +244,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             first = rep == jnp.arange(flat.shape[0], dtype=jnp.int32)
             target = jnp.where(first, flat, num_rows)  # other occurrences: the scratch row
             emb, acc = sparse_row_adagrad(tables.emb, tables.acc, target, rows, g_rows, lr, eps,
-                                          jax.random.fold_in(key, 1))
+                                          derive(seed, 2))
             tables = Tables(emb, acc, owner)
         g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
         updates, opt_state = opt.update(g_params, state.opt_state, state.params)
@@ -326,7 +328,7 @@ def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int
         if neg.all_negs:  # (max_norm: the caller renormalises emb once)
             rows, index = emb, None
         else:
-            index = gather_ids(model, neg, batch, layout, key)
+            index = gather_ids(model, neg, batch, layout, batch_seed(key, 0))
             rows = tuple(emb[i] for i in side_blocks(neg, index))
         lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, batch, layout, num_rows)
         out = []

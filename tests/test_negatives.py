@@ -5,7 +5,6 @@ partition minus the positive itself; padding ids are replaced by a real row of t
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -17,7 +16,7 @@ from jgraph.step import NegativeSpec, gather_ids
 
 def test_uniform_rows_cover_each_chunks_region():
     lo, n = jnp.asarray([0, 10, 25], jnp.int32), jnp.asarray([3, 1, 7], jnp.int32)
-    rows = np.asarray(uniform_rows(jax.random.key(0), lo, n, 400))
+    rows = np.asarray(uniform_rows(jnp.uint32(0), lo, n, 400))
     assert rows.shape == (3, 400) and rows.dtype == np.int32
     for c in range(3):
         # every row of the region is drawn (with replacement, 400 draws), nothing outside it
@@ -68,7 +67,7 @@ def test_gather_ids_use_each_chunks_typed_regions():
     )
     u = 200
     ids = np.asarray(gather_ids(model, NegativeSpec(u, True, False, (True, True)), batch, layout,
-                                jax.random.key(1)))
+                                jnp.uint32(1)))
     assert ids.shape == (2, 3 + 3 + 2 * u)
     np.testing.assert_array_equal(ids[0, :3], [1, 2, 3])
     np.testing.assert_array_equal(ids[0, 3 + u : 6 + u], [31, 32, 33])
@@ -80,7 +79,7 @@ def test_gather_ids_use_each_chunks_typed_regions():
         assert set(ids[c, 6 + u :].tolist()) == set(range(r0, r1))
     # one side's negatives off: only the other side's uniform rows are gathered
     only_rhs = np.asarray(gather_ids(model, NegativeSpec(u, True, False, (False, True)), batch, layout,
-                                     jax.random.key(1)))
+                                     jnp.uint32(1)))
     assert only_rhs.shape == (2, 6 + u)
     np.testing.assert_array_equal(only_rhs[0, :6], [1, 2, 3, 31, 32, 33])
     assert set(only_rhs[0, 6:].tolist()) <= set(range(30, 38))
@@ -96,7 +95,7 @@ def test_uniform_from_bucket_draws_from_both_partitions_of_the_type():
                   rel=jnp.zeros((1, 3), jnp.int32), weight=jnp.ones((1, 3), jnp.float32))
     u = 4000
     spec = NegativeSpec(u, True, False, (True, True), both_partitions=True)
-    ids = np.asarray(gather_ids(model, spec, batch, layout, jax.random.key(2)))
+    ids = np.asarray(gather_ids(model, spec, batch, layout, jnp.uint32(2)))
     lhs_u, rhs_u = ids[0, 3 : 3 + u], ids[0, 6 + u :]
     # relation 0 is t0 -> t1: lhs draws from type 0's two regions, rhs from type 1's two
     assert set(lhs_u.tolist()) == set(range(0, 5)) | set(range(10, 16))
@@ -106,5 +105,5 @@ def test_uniform_from_bucket_draws_from_both_partitions_of_the_type():
     np.testing.assert_array_equal(ids[0, 3 + u : 6 + u], [31, 32, 33])
     # a diagonal bucket (both sides in one partition) stays inside that partition
     diag = Layout(jnp.asarray([[0, 0], [20, 20]], jnp.int32), jnp.asarray([[5, 5], [7, 7]], jnp.int32))
-    ids = np.asarray(gather_ids(model, spec, batch, diag, jax.random.key(3)))
+    ids = np.asarray(gather_ids(model, spec, batch, diag, jnp.uint32(3)))
     assert set(ids[0, 6 + u :].tolist()) == set(range(20, 27))
