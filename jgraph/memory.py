@@ -103,3 +103,51 @@ def trim() -> None:
     """Give freed heap memory back to the system (glibc malloc_trim; a no-op elsewhere)."""
     if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
         _LIBC.malloc_trim(0)
+
+
+_HUGE = 1 << 21  # bytes in an x86-64 / arm64 transparent huge page
+_MADV_DONTNEED, _MADV_HUGEPAGE, _MADV_POPULATE_WRITE = 4, 14, 23
+
+
+def back_with_huge_pages(array) -> bool:
+    """Ask Linux to back a freshly made, still all-zero CPU jax array with 2 MiB pages.
+
+    The whole-page part of the buffer is marked MADV_HUGEPAGE and its zero pages dropped
+    (MADV_DONTNEED: anonymous memory reads back as zeros), so the first writes fault it in as huge
+    pages. Row gathers and scatters on a large working table miss the TLB on almost every row with
+    4 KiB pages: with 2 MiB pages a d=400 training step runs about 15% faster (1M rows, 1.6 GB).
+    Returns False, changing nothing, where that is not possible (not Linux or not glibc, not host
+    memory, smaller than a huge page). Call it only before anything is written to `array`.
+    """
+    if _LIBC is None or not hasattr(_LIBC, "madvise"):
+        return False
+    try:
+        if any(d.platform != "cpu" for d in array.devices()):
+            return False
+        ptr, n = array.unsafe_buffer_pointer(), array.nbytes
+    except Exception:  # noqa: BLE001  (not a single-buffer jax array)
+        return False
+    import ctypes
+
+    start, end = -(-ptr // _HUGE) * _HUGE, (ptr + n) // _HUGE * _HUGE
+    if end - start < _HUGE:
+        return False
+    addr, size = ctypes.c_void_p(start), ctypes.c_size_t(end - start)
+    if _LIBC.madvise(addr, size, _MADV_HUGEPAGE) != 0:
+        return False
+    if _LIBC.madvise(addr, size, _MADV_DONTNEED) != 0:
+        return False
+    # fault the huge pages in from another thread (finding free 2 MiB pages can take the kernel
+    # seconds per GB): MADV_POPULATE_WRITE changes no byte, so it may race the first writes
+    threading.Thread(target=_populate, args=(start, end), daemon=True,
+                     name="jgraph-huge-pages").start()
+    return True
+
+
+def _populate(start: int, end: int, step: int = 64 << 20) -> None:
+    import ctypes
+
+    for a in range(start, end, step):
+        size = min(step, end - a)
+        if _LIBC.madvise(ctypes.c_void_p(a), ctypes.c_size_t(size), _MADV_POPULATE_WRITE) != 0:
+            return  # before Linux 5.14: the first writes fault them in instead

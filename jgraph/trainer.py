@@ -26,7 +26,7 @@ from jgraph.chunk import Batches, make_batches
 from jgraph.cluster import Cluster
 from jgraph.config import DistributedConfig, TrainConfig, chunk_size
 from jgraph.data.dataset import Dataset
-from jgraph.memory import HostBuffers, return_large_frees, trim
+from jgraph.memory import HostBuffers, back_with_huge_pages, return_large_frees, trim
 from jgraph.model import Batch, Layout, Model
 from jgraph.optim import decode_rows, table_dtype
 from jgraph.partition import (
@@ -40,7 +40,6 @@ from jgraph.residency import Step, plan
 from jgraph.step import NegativeSpec, TrainState, init_state, make_slot_ops, make_train_block, new_tables
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.storage.edges import EdgeBucketStore, write_buckets
-from jgraph.storage.partition import shard_rows
 
 log = logging.getLogger("jgraph")
 
@@ -198,6 +197,9 @@ class Trainer:
         self.state = init_state(self.model, t.seed * 1000 + self.cluster.rank, t.rng_impl, relation_lr,
                                 cfg.optimizer.eps)
         self.tables = new_tables(k, d, table_dtype(cfg.model.embedding_dtype))
+        jax.block_until_ready(self.tables)
+        for a in self.tables:  # before the first write (CPU, Linux): 2 MiB pages, fewer TLB misses
+            back_with_huge_pages(a)
         self.resident: dict[tuple[int, int], int] = {}  # (type, slot) -> partition
         # host copies of partitions on their way out or in: reused, so swaps fault in no memory
         self.buffers = HostBuffers()
@@ -349,9 +351,10 @@ class Trainer:
                                                     acc_rows[a : a + rows.shape[0]])
                         # wait for the copy, so queued copies never hold more than this shard
                         jax.block_until_ready(self.tables)
-            if not found:  # first touch: N(0, init_scale^2), as PBG, a shard of rows at a time
+            if not found:  # first touch: N(0, init_scale^2), as PBG, 2 MiB of rows at a time (the
+                # draws stay in cache: 1.7x faster than 8 MiB, 7x faster than a 1.6 GB slot at once)
                 key = jax.random.key(hash((self.cfg.training.seed, t, part)) % (2**31))
-                step_rows = shard_rows((tp.capacity, self.cfg.model.dimension))[0]
+                step_rows = max(1, (1 << 19) // self.cfg.model.dimension)
                 for a in range(0, tp.capacity, step_rows):
                     self.tables = self.init_slot(self.tables, start + a, jax.random.fold_in(key, a),
                                                  rows=min(step_rows, tp.capacity - a))
