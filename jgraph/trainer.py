@@ -599,7 +599,7 @@ class Trainer:
 
         for i in range(batches.num_blocks(s)):
             arrays, n = batches.block(i, s)
-            block = Batch(*(jnp.asarray(a) for a in arrays))
+            block = Batch(*jax.device_put(arrays))  # a transfer, not a computation queued behind the step
             self.state, self.tables, stats = self.train_block(
                 self.state, self.tables, block, jnp.int32(n), layout)
             pending.append(stats)
