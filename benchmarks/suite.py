@@ -2,11 +2,16 @@
 
     python benchmarks/suite.py                 # every row (about 10 minutes on 2 cores)
     python benchmarks/suite.py --rows d100-dot-softmax d400-dot-softmax --edges 2000000
+    python benchmarks/suite.py --pbg-python /path/to/pbg-venv/bin/python   # PBG beside each row
 
 Each row trains one epoch of a generated graph (1M nodes, 10M edges, one relation, batch 1000,
 chunks of 50: 50 batch + 50 uniform negatives per side unless the row says otherwise) and prints
-edges/s, PBG's figure on the same 2-core machine and the ratio, the share of the compute roofline,
-compile time and peak RSS. Roofline: a scoring matmul is 2 FLOPs per multiply-add; each positive
+edges/s over the epoch's wall time and over its training steps alone, PBG's figure on the same
+2-core machine and the ratio, the share of the compute roofline, compile time and peak RSS. This VM's
+speed drifts by up to 2x over minutes, so a figure from another hour says little: with
+--pbg-python, PBG (benchmarks/pbg_side.py, in its own venv) trains the same graph right after each
+row, and the ratios compare wall with wall and training steps with PBG's own per-bucket compute
+time. Roofline: a scoring matmul is 2 FLOPs per multiply-add; each positive
 is scored against N negatives per side, forward and backward (x3), so about 12 * N * D FLOPs per
 edge; the peak is measured here with a large fp32 matmul. Rows are appended to
 benchmarks/results/suite.csv.
@@ -15,7 +20,9 @@ benchmarks/results/suite.csv.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -69,8 +76,20 @@ def run_row(name: str, nodes: int, edges: int) -> dict:
     trainer.close()
     eps = stats["count"] / stats["wall_seconds"]
     flops = 12 * (50 + uniform) * dim
-    return {"row": name, "edges_per_s": eps, "pbg": pbg, "flops_per_edge": flops,
-            "compile_s": compile_s, "rss_mib": peak_rss_mib()}
+    return {"row": name, "edges_per_s": eps, "steps_per_s": stats["count"] / stats["train_seconds"],
+            "pbg": pbg, "flops_per_edge": flops, "compile_s": compile_s, "rss_mib": peak_rss_mib()}
+
+
+def run_pbg(python: str, name: str, nodes: int, edges: int) -> dict:
+    """PBG on the same graph and config (benchmarks/pbg_side.py in PBG's venv): edges/s over its
+    train() wall time and over its per-bucket compute time."""
+    dim, op, loss, uniform, parts, _ = ROWS[name]
+    cmd = [python, str(Path(__file__).with_name("pbg_side.py")), "--nodes", str(nodes), "--edges",
+           str(edges), "--dim", str(dim), "--operator", op, "--loss", loss, "--uniform", str(uniform),
+           "--parts", str(parts)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    return {"wall": r["edges"] / r["wall_s"], "compute": r["edges"] / r["compute_s"]}
 
 
 def main() -> None:
@@ -78,25 +97,39 @@ def main() -> None:
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     p.add_argument("--nodes", type=int, default=1_000_000)
     p.add_argument("--edges", type=int, default=10_000_000)
+    p.add_argument("--pbg-python", help="python of a venv with torchbiggraph: run PBG after each row")
     args = p.parse_args()
     load_plugins(["models"])
     peak = peak_gflops()
     print(f"fp32 matmul peak here: {peak:.0f} GFLOP/s ({jax.default_backend()})", flush=True)
     out = Path(__file__).parent / "results" / "suite.csv"
-    head = ("row", "edges/s", "PBG", "x PBG", "roofline", "compile", "RSS")
-    print(f"{head[0]:24s} " + " ".join(f"{h:>8s}" for h in head[1:]))
+    head = ("row", "wall e/s", "steps e/s", "PBG", "x PBG", "PBG steps", "x steps", "roofline",
+            "compile", "RSS")
+    print(f"{head[0]:22s} " + " ".join(f"{h:>9s}" for h in head[1:]))
     for name in args.rows:
         r = run_row(name, args.nodes, args.edges)
+        side = run_pbg(args.pbg_python, name, args.nodes, args.edges) if args.pbg_python else None
+        pbg = side["wall"] if side else r["pbg"]  # else the issue's figure for this machine
         roof = r["edges_per_s"] * r["flops_per_edge"] / (peak * 1e9)
-        ratio = f"{r['edges_per_s'] / r['pbg']:.1f}" if r["pbg"] else "-"
-        pbg = f"{r['pbg'] / 1e3:.0f}k" if r["pbg"] else "-"
-        print(f"{name:24s} {r['edges_per_s']:>10,.0f} {pbg:>8s} {ratio:>6s} {roof:>8.0%} "
-              f"{r['compile_s']:>6.1f}s {r['rss_mib']:>6,.0f}MB", flush=True)
+
+        def k(x):
+            return f"{x / 1e3:,.0f}k" if x else "-"
+
+        def ratio(a, b):
+            return f"{a / b:.1f}" if b else "-"
+
+        print(f"{name:22s} {k(r['edges_per_s']):>9s} {k(r['steps_per_s']):>9s} {k(pbg):>9s} "
+              f"{ratio(r['edges_per_s'], pbg):>9s} {k(side and side['compute']):>9s} "
+              f"{ratio(r['steps_per_s'], side and side['compute']):>9s} {roof:>9.0%} "
+              f"{r['compile_s']:>8.1f}s {r['rss_mib']:>7,.0f}MB", flush=True)
         append_csv(out, ["time", "host", "backend", "row", "nodes", "edges", "edges_per_s",
-                         "pbg_edges_per_s", "roofline_share", "peak_gflops", "compile_s", "peak_rss_mib"],
+                         "pbg_edges_per_s", "roofline_share", "peak_gflops", "compile_s", "peak_rss_mib",
+                         "steps_edges_per_s", "pbg_side_wall_edges_per_s", "pbg_side_compute_edges_per_s"],
                    [time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), jax.default_backend(), name,
                     args.nodes, args.edges, round(r["edges_per_s"]), r["pbg"] or "", round(roof, 3),
-                    round(peak), round(r["compile_s"], 2), round(r["rss_mib"])])
+                    round(peak), round(r["compile_s"], 2), round(r["rss_mib"]),
+                    round(r["steps_per_s"]), round(side["wall"]) if side else "",
+                    round(side["compute"]) if side else ""])
 
 
 if __name__ == "__main__":
