@@ -1,0 +1,86 @@
+"""Where a training step's time goes: a JAX profiler trace of one block of batches, summarised.
+
+    python benchmarks/profile_step.py                       # d=100, dot, softmax, 50 + 50 negatives
+    python benchmarks/profile_step.py --dim 400 --operator complex_diagonal --top 30
+
+Trains the suite's configuration on a random graph (1M nodes) for one block to compile and warm
+up, then traces the next block and prints the XLA operations that took the most time per batch
+(their names match the HLO dump: XLA_FLAGS=--xla_dump_to=DIR --xla_dump_hlo_as_text) and how busy
+each thread was. The trace (open it in Perfetto / TensorBoard) is kept in --trace-dir. Tracing
+slows the step down (about 20-30% at d=100), so read shares, not absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jgraph.config import TrainConfig
+from jgraph.data.generate import random_dataset
+from jgraph.model import Batch
+from jgraph.partition import Layout
+from jgraph.storage.checkpoint import CheckpointStore
+from jgraph.train import load_plugins
+from jgraph.trainer import Trainer
+
+SKIP = ("$", "Thunk", "Threadpool", "Pjit", "PjRt", "end:", "while")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nodes", type=int, default=1_000_000)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--operator", default="none")
+    p.add_argument("--loss", default="softmax")
+    p.add_argument("--uniform", type=int, default=50)
+    p.add_argument("--top", type=int, default=20)
+    p.add_argument("--trace-dir", default="/tmp/jgraph-step-trace")
+    args = p.parse_args()
+    load_plugins(["models"])
+    cfg = TrainConfig()
+    cfg.model.dimension, cfg.model.operator, cfg.loss.name = args.dim, args.operator, args.loss
+    cfg.negatives.num_batch_negs, cfg.negatives.num_uniform_negs = 50, args.uniform
+    cfg.training.batch_size, cfg.storage.save = 1000, False
+    trainer = Trainer(cfg, random_dataset(args.nodes, 100_000), CheckpointStore("memory://"))
+    s, c, k = cfg.training.batches_per_dispatch, trainer.chunks_per_batch, trainer.chunk
+    rng = np.random.default_rng(0)
+    ids = [jnp.asarray(rng.integers(0, args.nodes, (s, c, k)), jnp.int32) for _ in range(2)]
+    block = Batch(*ids, jnp.zeros((s, c, k), jnp.int32), jnp.ones((s, c, k), jnp.float32))
+    layout = Layout(jnp.zeros((1, 2), jnp.int32), jnp.full((1, 2), args.nodes, jnp.int32))
+
+    def run() -> None:
+        trainer.state, trainer.tables, stats = trainer.train_block(
+            trainer.state, trainer.tables, block, jnp.int32(s), layout)
+        jax.block_until_ready(stats)
+
+    run()
+    jax.profiler.start_trace(args.trace_dir)
+    run()
+    jax.profiler.stop_trace()
+    trainer.close()
+    path = sorted(glob.glob(f"{args.trace_dir}/plugins/profile/*/*.trace.json.gz"))[-1]
+    events = [e for e in json.load(gzip.open(path))["traceEvents"]
+              if e.get("ph") == "X" and not any(e["name"].startswith(x) or x in e["name"] for x in SKIP)]
+    per_op, per_thread = collections.Counter(), collections.Counter()
+    for e in events:
+        per_op[e["name"]] += e["dur"]
+        per_thread[e["tid"]] += e["dur"]
+    span = max(e["ts"] + e["dur"] for e in events) - min(e["ts"] for e in events)
+    busy = sum(per_op.values())
+    threads = ", ".join(f"{v / span:.0%}" for _, v in per_thread.most_common(4))
+    print(f"{s} batches traced: {span / s:,.0f} us per batch, operations busy {busy / s:,.0f} us per "
+          f"batch on {len(per_thread)} threads ({threads} busy)")
+    for name, t in per_op.most_common(args.top):
+        print(f"{t / s:9.1f} us/batch {t / busy:6.1%}  {name}")
+    print(f"trace: {path}")
+
+
+if __name__ == "__main__":
+    main()
