@@ -326,27 +326,23 @@ def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int
     @jax.jit
     def ranks(params, emb, batch: Batch, layout: Layout, key):
         if neg.all_negs:  # (max_norm: the caller renormalises emb once)
-            rows, index = emb, None
+            rows, ids = emb, None
         else:
-            index = gather_ids(model, neg, batch, layout, batch_seed(key, 0))
-            rows = tuple(emb[i] for i in side_blocks(neg, index))
+            ids = side_blocks(neg, gather_ids(model, neg, batch, layout, batch_seed(key, 0)))
+            rows = tuple(emb[i] for i in ids)
         lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, batch, layout, num_rows)
         out = []
         p = batch.lhs.shape[1]
-        u_l = neg.num_uniform if neg.num_uniform and neg.sides[0] else 0
         for side, s in enumerate((lhs_side, rhs_side)):
             if s is None:
                 out.append(None)
                 continue
             valid = s.valid
-            if exclude_self and index is not None:
-                # candidate ids of this side's negative columns, and the query's own id
-                start = 0 if side == 0 else p + u_l
-                width = (p + u_l) if side == 0 else index.shape[1] - start
-                cand = index[:, start : start + width]
-                if not neg.use_batch:
-                    cand = cand[:, p:]
-                own = index[:, p + u_l : 2 * p + u_l] if side == 0 else index[:, :p]
+            if exclude_self and ids is not None:
+                # candidate ids of this side's negative columns (its block), and the query's own
+                # id (the other side's positive)
+                cand = ids[side] if neg.use_batch else ids[side][:, p:]
+                own = ids[1 - side][:, :p]
                 valid = valid & (cand[:, None, :] != own[:, :, None])
             pos = s.pos[..., None]
             greater = jnp.sum((s.neg > pos) & valid, axis=-1)
