@@ -21,8 +21,8 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+from suite import row_config  # benchmarks/suite.py, beside this script
 
-from jgraph.config import TrainConfig
 from jgraph.data.generate import random_dataset
 from jgraph.model import Batch
 from jgraph.partition import Layout
@@ -44,10 +44,7 @@ def main() -> None:
     p.add_argument("--trace-dir", default="/tmp/jgraph-step-trace")
     args = p.parse_args()
     load_plugins(["models"])
-    cfg = TrainConfig()
-    cfg.model.dimension, cfg.model.operator, cfg.loss.name = args.dim, args.operator, args.loss
-    cfg.negatives.num_batch_negs, cfg.negatives.num_uniform_negs = 50, args.uniform
-    cfg.training.batch_size, cfg.storage.save = 1000, False
+    cfg = row_config(args.dim, args.operator, args.loss, args.uniform, 1)
     trainer = Trainer(cfg, random_dataset(args.nodes, 100_000), CheckpointStore("memory://"))
     s, c, k = cfg.training.batches_per_dispatch, trainer.chunks_per_batch, trainer.chunk
     rng = np.random.default_rng(0)

@@ -61,8 +61,9 @@ def peak_gflops() -> float:
     return 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
 
 
-def run_row(name: str, nodes: int, edges: int) -> dict:
-    dim, op, loss, uniform, parts, pbg = ROWS[name]
+def row_config(dim: int, op: str, loss: str, uniform: int, parts: int) -> TrainConfig:
+    """A suite row's training config: dot comparator, batch 1000, chunks of 50 (50 batch
+    negatives), `uniform` uniform negatives, one epoch, nothing saved."""
     cfg = TrainConfig()
     cfg.model.dimension, cfg.model.operator, cfg.model.comparator = dim, op, "dot"
     cfg.loss.name = loss
@@ -70,6 +71,12 @@ def run_row(name: str, nodes: int, edges: int) -> dict:
     cfg.training.batch_size, cfg.training.num_epochs = 1000, 1
     cfg.entities["entity"].num_partitions = parts
     cfg.storage.save = False
+    return cfg
+
+
+def run_row(name: str, nodes: int, edges: int) -> dict:
+    dim, op, loss, uniform, parts, pbg = ROWS[name]
+    cfg = row_config(dim, op, loss, uniform, parts)
     trainer = Trainer(cfg, random_dataset(nodes, edges), CheckpointStore("memory://"))
     compile_s = trainer.compile()
     stats = trainer.train_pass(0, 0, 0)
