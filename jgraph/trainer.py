@@ -80,10 +80,14 @@ def chunk_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:
     (lhs type, rhs type) pair with reciprocal relations; None when every edge may mix."""
     rt = ds.relation_types
     if not cfg.model.reciprocal:
-        return np.arange(len(rt))
-    if len(ds.entity_types) > 1:
-        return rt[:, 0] * len(ds.entity_types) + rt[:, 1]
-    return None
+        group = np.arange(len(rt))
+    elif len(ds.entity_types) > 1:
+        group = rt[:, 0] * len(ds.entity_types) + rt[:, 1]
+    else:
+        return None
+    if np.unique(group).size <= 1:
+        return None  # one group: no per-edge group array to build and sort
+    return group.astype(np.int16) if group.max() < 2**15 else group
 
 
 def compute_groups(cfg: TrainConfig) -> int:
@@ -356,8 +360,8 @@ class Trainer:
                 key = jax.random.key(hash((self.cfg.training.seed, t, part)) % (2**31))
                 step_rows = max(1, (1 << 19) // self.cfg.model.dimension)
                 for a in range(0, tp.capacity, step_rows):
-                    self.tables = self.init_slot(self.tables, start + a, jax.random.fold_in(key, a),
-                                                 rows=min(step_rows, tp.capacity - a))
+                    self.tables = self.init_slot(self.tables, jnp.int32(start + a), key,
+                                                 jnp.int32(a), rows=min(step_rows, tp.capacity - a))
             self.resident[(t, slot)] = part
         if step.evict:  # a swap: the freed IO buffers go back to the system off the critical path
             self._pool.submit(trim)
@@ -367,13 +371,12 @@ class Trainer:
     def _batches(self, step: Step, edges: Future, seed: int) -> tuple[Batches, Layout]:
         layout = self.layout.layout(step.bucket, step.slot_of)
         lhs_off, rhs_off, rel, w = edges.result()
-        rt = self.ds.relation_types[rel]
-        lhs = layout.lo[rt[:, 0], 0] + lhs_off
-        rhs = layout.lo[rt[:, 1], 1] + rhs_off
+        rt = self.ds.relation_types  # [R, 2]: each relation's rows start where its types' do
+        shift = (layout.lo[rt[:, 0], 0].astype(np.int64), layout.lo[rt[:, 1], 1].astype(np.int64))
         group = None if self.group_of_rel is None else self.group_of_rel[rel]
         rng = np.random.default_rng([self.cfg.training.seed, seed, *step.bucket])
-        b = make_batches(lhs, rhs, rel, w, group, self.chunk, self.chunks_per_batch,
-                         self.cfg.training.batches_per_dispatch, rng)
+        b = make_batches(lhs_off, rhs_off, rel, w, group, self.chunk, self.chunks_per_batch,
+                         self.cfg.training.batches_per_dispatch, rng, shift)
         return b, Layout(jnp.asarray(layout.lo), jnp.asarray(layout.n))
 
     # ------------------------------------------------------------------ training

@@ -4,7 +4,8 @@ Checked: every edge appears exactly once with its own (lhs, rhs, rel, weight); a
 groups (relations in standard mode); valid entries form a prefix of their chunk; padding is -1 on
 both sides with weight 0; arrays are [num_blocks * S, C, P] and the blocks built one at a time
 make up the whole; the number of real batches is ceil(sum over groups of ceil(group size / P) / C);
-the result is a function of the seed.
+the result is a function of the seed; per-relation shifts are added to lhs / rhs. The lazy
+shuffle (`Shuffle`) is a permutation of each group, depends on the seed, and looks uniform.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from jgraph.chunk import make_batches
+from jgraph.chunk import Shuffle, make_batches
 
 
 class Whole(NamedTuple):
@@ -112,6 +113,20 @@ def test_block_slices():
     assert b.block(2, 2)[1] == 0
 
 
+def test_shift_adds_each_relations_start():
+    """With `shift`, lhs / rhs are offsets and each edge's relation adds its types' first rows."""
+    lhs, rhs, rel, weight = _edges(40, 3)
+    shift = (np.array([0, 100_000, 200_000]), np.array([7, 8, 9]))
+    b = Whole(*make_batches(lhs, rhs, rel, weight, rel, 4, 2, 2, np.random.default_rng(0),
+                            shift).arrays(), 0)
+    valid = b.lhs >= 0
+    idx = (b.lhs[valid] - shift[0][b.rel[valid]] - 1) // 3
+    np.testing.assert_array_equal(np.sort(idx), np.arange(40))
+    np.testing.assert_array_equal(b.rhs[valid], rhs[idx] + shift[1][rel[idx]])
+    np.testing.assert_array_equal(b.rel[valid], rel[idx])
+    np.testing.assert_array_equal(b.rhs[~valid], -1)
+
+
 def test_weight_none_means_one():
     lhs, rhs, rel, _ = _edges(10, 0)
     b = Whole(*make_batches(lhs, rhs, rel, None, None, 4, 1, 1, np.random.default_rng(0)).arrays(), 0)
@@ -147,3 +162,51 @@ def test_groups_are_mixed_across_chunks_of_a_batch():
     assert any(len(set(row.tolist())) > 1 for row in first_rel)
     flat = first_rel.ravel()
     assert not np.all(flat[:-1] <= flat[1:])
+
+
+# ---------------------------------------------------------------- Shuffle (the lazy permutation)
+@pytest.mark.parametrize("sizes", [[1], [2], [3, 5, 16, 17], [1000], [4099, 1, 64]])
+def test_shuffle_is_a_permutation_of_each_domain(sizes):
+    sh = Shuffle(np.array(sizes), np.random.default_rng(0))
+    for g, n in enumerate(sizes):
+        got = sh(np.full(n, g), np.arange(n))
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(np.sort(got), np.arange(n))
+
+
+def test_shuffle_depends_on_the_seed_and_the_domain():
+    n = 500
+    a = Shuffle(np.array([n, n]), np.random.default_rng(1))
+    b = Shuffle(np.array([n, n]), np.random.default_rng(1))
+    c = Shuffle(np.array([n, n]), np.random.default_rng(2))
+    x = np.arange(n)
+    np.testing.assert_array_equal(a(np.zeros(n, int), x), b(np.zeros(n, int), x))
+    assert not np.array_equal(a(np.zeros(n, int), x), c(np.zeros(n, int), x))
+    assert not np.array_equal(a(np.zeros(n, int), x), a(np.ones(n, int), x))
+
+
+def test_shuffle_looks_uniform():
+    """Over many seeds, where 0 goes is uniform over [0, n) and 0 lands before 1 half the time;
+    on one large domain neighbours land far apart and position and image are uncorrelated."""
+    n, seeds = 8, 4000
+    first = np.empty(seeds, np.int64)
+    before = 0
+    for s in range(seeds):
+        out = Shuffle(np.array([n]), np.random.default_rng(s))(np.zeros(2, int), np.arange(2))
+        first[s] = out[0]
+        before += out[0] < out[1]
+    counts = np.bincount(first, minlength=n)
+    assert counts.min() > 0.8 * seeds / n and counts.max() < 1.2 * seeds / n, counts
+    assert abs(before / seeds - 0.5) < 0.04
+    n = 100_003
+    y = Shuffle(np.array([n]), np.random.default_rng(0))(np.zeros(n, int), np.arange(n))
+    assert abs(np.corrcoef(np.arange(n), y)[0, 1]) < 0.02
+    assert abs(np.mean(np.abs(np.diff(y))) / (n / 3) - 1) < 0.05  # n/3: two independent points
+
+
+def test_shuffle_of_domains_beyond_32_bits():
+    n = 2**33 + 7
+    sh = Shuffle(np.array([5, n]), np.random.default_rng(0))
+    got = sh(np.ones(10_000, int), np.arange(10_000))
+    assert got.min() >= 0 and got.max() < n and np.unique(got).size == got.size
+    assert got.max() > 2**32  # the images spread over the whole 64-bit domain
