@@ -297,3 +297,58 @@ def test_exclude_self_removes_the_query_entity():
         assert plain["raw"][side]["mr"] == pytest.approx(np.mean(want_plain))
         assert excl["raw"][side]["mr"] == pytest.approx(np.mean(want_excl))
         assert excl["raw"][side]["mr"] < plain["raw"][side]["mr"]
+
+
+@pytest.mark.parametrize("use_batch", [True, False])
+def test_sampled_exclude_self_against_brute_force(use_batch):
+    """PBG's sampled protocol with eval.exclude_self: a negative that is the query's own entity
+    (the edge's other end) is not counted. Ranks checked against a loop over the very candidates
+    the step gathers (same seed), on 6 entities so that draws often hit the query's own entity."""
+    from jgraph.hashrng import batch_seed
+    from jgraph.model import Batch
+    from jgraph.partition import Layout
+    from jgraph.step import NegativeSpec, gather_ids, make_sampled_ranks, side_blocks
+
+    n, c, p, u = 6, 3, 4, 5
+    model = Model(dimension=D, operator_of_relation=["none"], relation_types=np.zeros((1, 2)),
+                  relation_weight=np.ones(1), num_types=1, comparator="dot", bias=False,
+                  loss="softmax", margin=0.1, regularizer="n3", regularization_coef=0.0,
+                  reciprocal=False, global_emb=False, max_norm=None, init_scale=1.0)
+    neg = NegativeSpec(num_uniform=u, use_batch=use_batch, all_negs=False, sides=(True, True))
+    rng = np.random.default_rng(3)
+    emb = rng.standard_normal((n, D)).astype(np.float32)  # distinct scores: no ties
+    lhs = rng.integers(0, n, (c, p))
+    rhs = (lhs + rng.integers(1, n, (c, p))) % n  # no self-loops: the query's own entity is
+    #                                               never the true one
+    lhs[2, 3] = rhs[2, 3] = -1  # one padding edge
+    batch = Batch(jnp.asarray(lhs, jnp.int32), jnp.asarray(rhs, jnp.int32),
+                  jnp.zeros((c, p), jnp.int32), jnp.ones((c, p), jnp.float32))
+    layout = Layout(jnp.zeros((1, 2), jnp.int32), jnp.full((1, 2), n, jnp.int32))
+    key = jax.random.key(0)
+    ids = [np.asarray(b) for b in side_blocks(neg, gather_ids(model, neg, batch, layout,
+                                                                batch_seed(key, 0)))]
+    excluded = 0
+    for exclude in (False, True):
+        out = make_sampled_ranks(model, neg, "pessimistic", n, exclude)(
+            model.init_params(), jnp.asarray(emb), batch, layout, key)
+        for side in (0, 1):
+            rank = np.asarray(out[side][0])
+            own_side = (rhs, lhs)[side]  # the end that stays: the query's own entity
+            for ci in range(c):
+                for pi in range(p):
+                    if lhs[ci, pi] < 0:
+                        continue
+                    fixed, true = emb[own_side[ci, pi]], emb[(lhs, rhs)[side][ci, pi]]
+                    cands = [(j, ids[side][ci, j]) for j in range(p + u)
+                             if (j >= p or (use_batch and j != pi and lhs[ci, j] >= 0))]
+                    if exclude:
+                        cands = [(j, e) for j, e in cands if e != own_side[ci, pi]]
+                    # a candidate that is the true entity ties with it, up to rounding (the
+                    # step scores positives and negatives in different ops): either way counts
+                    t = true @ fixed
+                    above = sum(emb[e] @ fixed > t + 1e-4 for _, e in cands)
+                    tied = sum(abs(emb[e] @ fixed - t) <= 1e-4 for _, e in cands)
+                    assert 1 + above <= rank[ci, pi] <= 1 + above + tied, (exclude, side, ci, pi)
+                    excluded += exclude and any(e == own_side[ci, pi] for _, e in
+                                                [(j, ids[side][ci, j]) for j in range(p, p + u)])
+    assert excluded > 0  # the draws did hit queries' own entities
