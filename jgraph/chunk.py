@@ -17,7 +17,8 @@ import numpy as np
 
 
 def _mix32(z: np.ndarray) -> np.ndarray:
-    """A 32-bit integer hash (Wellons' lowbias32), elementwise on uint32."""
+    """A 32-bit integer hash (Wellons' lowbias32), elementwise on uint32: hashrng.hash32 in numpy
+    (batches are built on the host, beside the running step)."""
     z = (z ^ (z >> np.uint32(16))) * np.uint32(0x7FEB352D)
     z = (z ^ (z >> np.uint32(15))) * np.uint32(0x846CA68B)
     return z ^ (z >> np.uint32(16))
