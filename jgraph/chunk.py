@@ -96,7 +96,7 @@ class Batches:
     def __init__(self, edges: tuple[np.ndarray, ...], weight: np.ndarray | None,
                  shift: tuple[np.ndarray, np.ndarray] | None, order: np.ndarray | None,
                  sizes: np.ndarray, chunk_at: np.ndarray | None, shuffle: Shuffle,
-                 num_batches: int, shape: tuple[int, int], block: int) -> None:
+                 shape: tuple[int, int], block: int) -> None:
         self._edges = edges  # (lhs, rhs, rel) int [E]
         self._weight = weight  # float [E], or None for all ones
         if shift is not None and not any(np.any(x) for x in shift):
@@ -111,7 +111,7 @@ class Batches:
         self._num_chunks = int(per_group.sum())
         self._chunk_at = chunk_at  # int [#chunks]: the chunk at each chunk slot (None: identity)
         self._shuffle = shuffle
-        self.num_batches = num_batches  # real batches (the rest are padding)
+        self.num_batches = -(-self._num_chunks // shape[0])  # real batches (the rest: padding)
         self._shape = shape  # (C, P)
         self._block = block  # S: the batch count is padded to a multiple of it
 
@@ -174,6 +174,7 @@ def make_batches(
     rel: np.ndarray,  # int [E]
     weight: np.ndarray | None,  # float [E]
     group: np.ndarray | None,  # int [E] >= 0: edges of different groups never share a chunk
+    #                            (int16 sorts 4x faster: numpy's stable sort is then a radix sort)
     chunk: int,  # P
     chunks_per_batch: int,  # C
     block: int,  # S
@@ -186,15 +187,11 @@ def make_batches(
     order, chunk_at = None, None
     sizes = np.array([e], np.int64)
     if group is not None and e and not np.all(group == group[0]):
-        g = np.asarray(group)
-        if g.max() < 2**15:
-            g = g.astype(np.int16)  # numpy's stable sort of int16 is a radix sort: 4x faster
-        order = np.argsort(g, kind="stable")
-        sizes = np.bincount(g)
+        order = np.argsort(group, kind="stable")
+        sizes = np.bincount(group)
         sizes = sizes[sizes > 0].astype(np.int64)
     num_chunks = int(np.sum(-(-sizes // chunk)))
     if order is not None:
         chunk_at = rng.permutation(num_chunks)  # so a batch mixes groups
-    num_batches = -(-num_chunks // chunks_per_batch)
     return Batches((lhs, rhs, rel), weight, shift, order, sizes, chunk_at, Shuffle(sizes, rng),
-                   num_batches, (chunks_per_batch, chunk), block)
+                   (chunks_per_batch, chunk), block)

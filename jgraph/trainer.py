@@ -87,7 +87,7 @@ def chunk_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:
         return None
     if np.unique(group).size <= 1:
         return None  # one group: no per-edge group array to build and sort
-    return group.astype(np.int16) if group.max() < 2**15 else group
+    return group.astype(np.int16) if group.max() < 2**15 else group  # int16: a radix sort per bucket
 
 
 def compute_groups(cfg: TrainConfig) -> int:
