@@ -41,10 +41,13 @@ def main() -> None:
     p.add_argument("--loss", default="softmax")
     p.add_argument("--uniform", type=int, default=50)
     p.add_argument("--top", type=int, default=20)
+    p.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--embedding-dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--trace-dir", default="/tmp/jgraph-step-trace")
     args = p.parse_args()
     load_plugins(["models"])
-    cfg = row_config(args.dim, args.operator, args.loss, args.uniform, 1)
+    cfg = row_config(args.dim, args.operator, args.loss, args.uniform, 1, args.compute_dtype,
+                     args.embedding_dtype)
     trainer = Trainer(cfg, random_dataset(args.nodes, 100_000), CheckpointStore("memory://"))
     s, c, k = cfg.training.batches_per_dispatch, trainer.chunks_per_batch, trainer.chunk
     rng = np.random.default_rng(0)

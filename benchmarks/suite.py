@@ -3,6 +3,7 @@
     python benchmarks/suite.py                 # every row (about 10 minutes on 2 cores)
     python benchmarks/suite.py --rows d100-dot-softmax d400-dot-softmax --edges 2000000
     python benchmarks/suite.py --pbg-python /path/to/pbg-venv/bin/python   # PBG beside each row
+    python benchmarks/suite.py --compute-dtype bfloat16   # negatives scored with bfloat16 products
 
 Each row trains one epoch of a generated graph (1M nodes, 10M edges, one relation, batch 1000,
 chunks of 50: 50 batch + 50 uniform negatives per side unless the row says otherwise) and prints
@@ -61,11 +62,13 @@ def peak_gflops() -> float:
     return 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
 
 
-def row_config(dim: int, op: str, loss: str, uniform: int, parts: int) -> TrainConfig:
+def row_config(dim: int, op: str, loss: str, uniform: int, parts: int,
+               compute_dtype: str = "float32", embedding_dtype: str = "float32") -> TrainConfig:
     """A suite row's training config: dot comparator, batch 1000, chunks of 50 (50 batch
     negatives), `uniform` uniform negatives, one epoch, nothing saved."""
     cfg = TrainConfig()
     cfg.model.dimension, cfg.model.operator, cfg.model.comparator = dim, op, "dot"
+    cfg.model.compute_dtype, cfg.model.embedding_dtype = compute_dtype, embedding_dtype
     cfg.loss.name = loss
     cfg.negatives.num_batch_negs, cfg.negatives.num_uniform_negs = 50, uniform
     cfg.training.batch_size, cfg.training.num_epochs = 1000, 1
@@ -74,9 +77,10 @@ def row_config(dim: int, op: str, loss: str, uniform: int, parts: int) -> TrainC
     return cfg
 
 
-def run_row(name: str, nodes: int, edges: int) -> dict:
+def run_row(name: str, nodes: int, edges: int, compute_dtype: str = "float32",
+            embedding_dtype: str = "float32") -> dict:
     dim, op, loss, uniform, parts, pbg = ROWS[name]
-    cfg = row_config(dim, op, loss, uniform, parts)
+    cfg = row_config(dim, op, loss, uniform, parts, compute_dtype, embedding_dtype)
     trainer = Trainer(cfg, random_dataset(nodes, edges), CheckpointStore("memory://"))
     compile_s = trainer.compile()
     stats = trainer.train_pass(0, 0, 0)
@@ -105,6 +109,10 @@ def main() -> None:
     p.add_argument("--nodes", type=int, default=1_000_000)
     p.add_argument("--edges", type=int, default=10_000_000)
     p.add_argument("--pbg-python", help="python of a venv with torchbiggraph: run PBG after each row")
+    p.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="model.compute_dtype (the roofline stays the float32 peak)")
+    p.add_argument("--embedding-dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="model.embedding_dtype")
     args = p.parse_args()
     load_plugins(["models"])
     peak = peak_gflops()
@@ -114,7 +122,7 @@ def main() -> None:
             "compile", "RSS")
     print(f"{head[0]:22s} " + " ".join(f"{h:>9s}" for h in head[1:]))
     for name in args.rows:
-        r = run_row(name, args.nodes, args.edges)
+        r = run_row(name, args.nodes, args.edges, args.compute_dtype, args.embedding_dtype)
         side = run_pbg(args.pbg_python, name, args.nodes, args.edges) if args.pbg_python else None
         pbg = side["wall"] if side else r["pbg"]  # else the issue's figure for this machine
         roof = r["edges_per_s"] * r["flops_per_edge"] / (peak * 1e9)
@@ -131,12 +139,13 @@ def main() -> None:
               f"{r['compile_s']:>8.1f}s {r['rss_mib']:>7,.0f}MB", flush=True)
         append_csv(out, ["time", "host", "backend", "row", "nodes", "edges", "edges_per_s",
                          "pbg_edges_per_s", "roofline_share", "peak_gflops", "compile_s", "peak_rss_mib",
-                         "steps_edges_per_s", "pbg_side_wall_edges_per_s", "pbg_side_compute_edges_per_s"],
+                         "steps_edges_per_s", "pbg_side_wall_edges_per_s", "pbg_side_compute_edges_per_s",
+                         "compute_dtype", "embedding_dtype"],
                    [time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), jax.default_backend(), name,
                     args.nodes, args.edges, round(r["edges_per_s"]), r["pbg"] or "", round(roof, 3),
                     round(peak), round(r["compile_s"], 2), round(r["rss_mib"]),
                     round(r["steps_per_s"]), round(side["wall"]) if side else "",
-                    round(side["compute"]) if side else ""])
+                    round(side["compute"]) if side else "", args.compute_dtype, args.embedding_dtype])
 
 
 if __name__ == "__main__":

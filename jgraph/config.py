@@ -97,6 +97,8 @@ class ModelConfig:
     regularization_coef: float = 0.0  # 0 = off
     embedding_dtype: str = "float32"  # float32, or bfloat16: entity rows stored (working table and
     #   checkpoints) in half the bytes; computed in float32, written back with stochastic rounding
+    compute_dtype: str = "float32"  # float32, or bfloat16: training scores negatives with bfloat16
+    #   products and float32 sums (and float32 scores, losses and updates); evaluation in float32
     center_partitions: bool = True  # with partitions: rows are read out (evaluation, export,
     #   prediction, warm starts) shifted per partition: by the calibrated shifts
     #   (training.calibration_steps) or else with each partition's mean row moved to its type's
@@ -273,6 +275,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("model.bias needs model.dimension >= 2")
     if m.embedding_dtype not in ("float32", "bfloat16"):
         raise ValueError(f"model.embedding_dtype must be float32 or bfloat16, got {m.embedding_dtype!r}")
+    if m.compute_dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"model.compute_dtype must be float32 or bfloat16, got {m.compute_dtype!r}")
     if n.num_batch_negs < 0 or n.num_uniform_negs < 0:
         raise ValueError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
     if not n.all_negs and n.num_batch_negs == 0 and n.num_uniform_negs == 0:

@@ -91,6 +91,7 @@ class Model:
         global_emb: bool,
         max_norm: float | None,
         init_scale: float,
+        compute_dtype: str = "float32",
     ) -> None:
         self.dimension = dimension
         self.kinds = sorted(set(operator_of_relation))
@@ -111,6 +112,9 @@ class Model:
         self.global_emb = global_emb
         self.max_norm = max_norm
         self.init_scale = init_scale
+        # training's negative scores: products in bfloat16, sums in float32 (scorer.neg_dot);
+        # None: float32
+        self.compute_dtype = jnp.bfloat16 if compute_dtype == "bfloat16" else None
         self.complex = any(op.complex for op in self.operators.values())
         if len(self.kinds) > 1 and self.complex:
             raise ValueError("complex_diagonal cannot be mixed with other operators in one run")

@@ -9,8 +9,11 @@ R relations.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from jgraph.registry import Registry
@@ -43,7 +46,8 @@ class Comparator(NamedTuple):
         normalises here).
     pos(a [C, P, D], b [C, P, D]) -> [C, P]: score of matched pairs.
     neg(a [C, P, D], negs [C, N, D]) -> [C, P, N]: every positive of a chunk against the chunk's
-        negatives.
+        negatives. `neg_dot` computes it (in bfloat16 where the run asks for it:
+        model.compute_dtype).
     """
 
     prepare: Callable[[Array], Array]
@@ -70,6 +74,69 @@ OPERATORS: Registry[Operator] = Registry("operator")
 COMPARATORS: Registry[Comparator] = Registry("comparator")
 LOSSES: Registry[Loss] = Registry("loss")
 REGULARIZERS: Registry[Regularizer] = Registry("regularizer")
+
+
+_NEG_DTYPE: ContextVar[Any] = ContextVar("jgraph_negatives_dtype", default=None)
+
+
+@contextmanager
+def negatives_in(dtype: Any):
+    """Within this block `neg_dot` multiplies in `dtype` (bfloat16; None: float32). The training
+    step traces its loss inside it with model.compute_dtype; evaluation never does."""
+    token = _NEG_DTYPE.set(dtype)
+    try:
+        yield
+    finally:
+        _NEG_DTYPE.reset(token)
+
+
+def neg_dot(a: Array, negs: Array) -> Array:
+    """Every row of a chunk against every negative: a [C, P, D] x negs [C, N, D] -> [C, P, N]
+    (negs may also be one shared [N, D]).
+
+    Inside `negatives_in(bfloat16)` (training with model.compute_dtype=bfloat16): products of
+    bfloat16-rounded operands summed in float32, and the same for the backward pass
+    (`_bf16_neg_dot`); float32 in and out. Otherwise a float32 einsum."""
+    if _NEG_DTYPE.get() == jnp.bfloat16:
+        if a.ndim == 3 and negs.ndim == 3:
+            return _bf16_neg_dot(a, negs)
+        return jnp.einsum("...pd,...nd->...pn", a.astype(jnp.bfloat16), negs.astype(jnp.bfloat16),
+                          preferred_element_type=jnp.float32)
+    return jnp.einsum("...pd,...nd->...pn", a, negs)
+
+
+def _row_major_swap(x: Array) -> Array:
+    """[C, A, B] -> [C, B, A], materialised row-major. A plain swapaxes is folded into the dot
+    that reads it (contracting over the middle axis), a form XLA's CPU backend does not run in
+    bfloat16: it converts both operands to float32 (2-4x slower than the bfloat16 kernel). Going
+    through a unit axis keeps the transpose a copy of its own."""
+    c, a, b = x.shape
+    return jnp.transpose(x.reshape(c, a, b, 1), (0, 2, 3, 1)).reshape(c, b, a)
+
+
+@jax.custom_vjp
+def _bf16_neg_dot(a: Array, negs: Array) -> Array:
+    """float32 a [C, P, D] x negs [C, N, D] -> float32 [C, P, N], multiplied in bfloat16."""
+    return jnp.einsum("cpd,cnd->cpn", a.astype(jnp.bfloat16), negs.astype(jnp.bfloat16),
+                      preferred_element_type=jnp.float32)
+
+
+def _bf16_neg_dot_fwd(a, negs):
+    a, negs = a.astype(jnp.bfloat16), negs.astype(jnp.bfloat16)
+    return jnp.einsum("cpd,cnd->cpn", a, negs, preferred_element_type=jnp.float32), (a, negs)
+
+
+def _bf16_neg_dot_bwd(res, g):
+    """float32 gradients from bfloat16 products: the score gradient g [C, P, N] rounded to
+    bfloat16 times the saved bfloat16 operands, summed in float32."""
+    a, negs = res
+    g = g.astype(jnp.bfloat16)
+    g_a = jnp.einsum("cpn,cnd->cpd", g, negs, preferred_element_type=jnp.float32)
+    g_negs = jnp.einsum("cnp,cpd->cnd", _row_major_swap(g), a, preferred_element_type=jnp.float32)
+    return g_a, g_negs
+
+
+_bf16_neg_dot.defvjp(_bf16_neg_dot_fwd, _bf16_neg_dot_bwd)
 
 
 def with_bias(base: Comparator) -> Comparator:

@@ -25,6 +25,7 @@ from jgraph.hashrng import batch_seed, derive
 from jgraph.model import Batch, Layout, Model
 from jgraph.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
 from jgraph.optim import claim_rows, decode_rows, encode_rows, relation_optimizer, sparse_row_adagrad
+from jgraph.scorer import negatives_in
 
 Array = Any
 
@@ -122,7 +123,8 @@ def chunk_groups(num_chunks: int, groups: int) -> list[slice]:
 
 def batch_loss(model: Model, neg: NegativeSpec, params: dict, rows: Any, batch: Batch,
                layout: Layout, num_rows: int, groups: int) -> tuple[Array, dict]:
-    """Loss of a batch, computed as `groups` independent groups of chunks (`chunk_groups`).
+    """Loss of a batch, computed as `groups` independent groups of chunks (`chunk_groups`);
+    negatives scored in model.compute_dtype (`scorer.negatives_in`).
 
     Chunks never interact, so the split changes no number; it gives XLA's CPU runtime independent
     subgraphs to run on different cores (small batched matmuls do not parallelise well inside
@@ -131,8 +133,9 @@ def batch_loss(model: Model, neg: NegativeSpec, params: dict, rows: Any, batch: 
     total, stats = 0.0, None
     for h, sl in enumerate(chunk_groups(batch.lhs.shape[0], groups)):
         sub = Batch(*(a[sl] for a in batch))
-        sides = batch_scores(model, neg, params, rows if neg.all_negs else rows[h], sub, layout,
-                             num_rows)
+        with negatives_in(model.compute_dtype):
+            sides = batch_scores(model, neg, params, rows if neg.all_negs else rows[h], sub,
+                                 layout, num_rows)
         loss, st = model.loss(*sides, sub)
         total = total + loss
         stats = st if stats is None else {k: stats[k] + st[k] for k in st}

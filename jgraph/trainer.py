@@ -60,7 +60,7 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> Model:
         comparator=m.comparator, bias=m.bias, loss=cfg.loss.name, margin=cfg.loss.margin,
         regularizer=m.regularizer, regularization_coef=m.regularization_coef,
         reciprocal=m.reciprocal, global_emb=m.global_emb, max_norm=m.max_norm,
-        init_scale=m.init_scale,
+        init_scale=m.init_scale, compute_dtype=m.compute_dtype,
     )
 
 

@@ -1,11 +1,12 @@
 """Comparators (PBG `model.py` semantics). pos: [C, P, D] x [C, P, D] -> [C, P];
-neg: [C, P, D] x [C, N, D] -> [C, P, N]."""
+neg: [C, P, D] x [C, N, D] -> [C, P, N] (the products by `jgraph.scorer.neg_dot`, in bfloat16
+where model.compute_dtype asks for it)."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jgraph.scorer import COMPARATORS, Comparator
+from jgraph.scorer import COMPARATORS, Comparator, neg_dot
 
 
 def _identity(x):
@@ -16,11 +17,7 @@ def _dot_pos(a, b):
     return jnp.sum(a * b, axis=-1)
 
 
-def _dot_neg(a, negs):
-    return jnp.einsum("...pd,...nd->...pn", a, negs)
-
-
-COMPARATORS.register("dot")(Comparator(prepare=_identity, pos=_dot_pos, neg=_dot_neg))
+COMPARATORS.register("dot")(Comparator(prepare=_identity, pos=_dot_pos, neg=neg_dot))
 
 
 def _normalize(x):
@@ -29,7 +26,7 @@ def _normalize(x):
     return x * jnp.where(sq > 0, jnp.reciprocal(jnp.sqrt(jnp.maximum(sq, 1e-30))), 0.0)
 
 
-COMPARATORS.register("cos")(Comparator(prepare=_normalize, pos=_dot_pos, neg=_dot_neg))
+COMPARATORS.register("cos")(Comparator(prepare=_normalize, pos=_dot_pos, neg=neg_dot))
 
 
 def _sq_dist_pos(a, b):
@@ -41,7 +38,7 @@ def _sq_dist_neg(a, negs):
     # ||a||^2 - 2 a.n + ||n||^2, as one batched matmul (PBG uses baddbmm the same way).
     a2 = jnp.sum(a * a, axis=-1)[..., :, None]
     n2 = jnp.sum(negs * negs, axis=-1)[..., None, :]
-    return jnp.maximum(a2 + n2 - 2.0 * _dot_neg(a, negs), 0.0)
+    return jnp.maximum(a2 + n2 - 2.0 * neg_dot(a, negs), 0.0)
 
 
 COMPARATORS.register("squared_l2")(

@@ -72,6 +72,7 @@ def test_wrong_type_is_rejected():
         (["eval.ties=random"], "eval.ties"),
         (["negatives.uniform_from=everywhere"], "uniform_from must be side or bucket"),
         (["model.embedding_dtype=float16"], "embedding_dtype must be float32 or bfloat16"),
+        (["model.compute_dtype=float16"], "compute_dtype must be float32 or bfloat16"),
         (["eval.protocols=[full]"], "unknown protocol"),
         (["+relations=[{name: r0, lhs: user}]"], "entity type 'user'"),
     ],

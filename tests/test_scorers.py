@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.model import Batch, Model
-from jgraph.scorer import COMPARATORS, OPERATORS, comparator_for
+from jgraph.scorer import COMPARATORS, OPERATORS, comparator_for, neg_dot, negatives_in
 
 D, R = 6, 3  # dimension (even, for complex operators), relations
 C, P, U, K = 2, 4, 3, 5  # chunks, positives per chunk, uniform negatives per chunk, table rows
@@ -447,3 +448,52 @@ def test_complex_operator_cannot_be_mixed():
               relation_types=np.zeros((2, 2)), relation_weight=np.ones(2), num_types=1, comparator="dot",
               bias=False, loss="ranking", margin=0.1, regularizer="n3", regularization_coef=0.0,
               reciprocal=False, global_emb=False, max_norm=None, init_scale=1.0)
+
+
+def test_bfloat16_neg_dot_and_its_gradient():
+    """neg_dot inside negatives_in(bfloat16): float32 scores equal to the float32 product of the
+    bfloat16-rounded operands; its gradients (custom backward: the score gradient rounded to
+    bfloat16, one operand transposed on its own) equal float32 autodiff of that product to
+    bfloat16 precision. Outside the block it is the float32 product."""
+    rng = np.random.default_rng(0)
+    a = jnp.asarray(rng.standard_normal((3, 5, 8)), jnp.float32)
+    n = jnp.asarray(rng.standard_normal((3, 7, 8)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((3, 5, 7)), jnp.float32)  # a loss's weights on the scores
+    f64 = lambda x: np.asarray(x, np.float64)
+    rounded = lambda x: f64(jnp.asarray(x, jnp.bfloat16))
+    with negatives_in(jnp.bfloat16):
+        got = neg_dot(a, n)
+        g_a, g_n = jax.grad(lambda a, n: jnp.sum(jnp.tanh(neg_dot(a, n)) * w), (0, 1))(a, n)
+    assert got.dtype == g_a.dtype == g_n.dtype == jnp.float32 and got.shape == (3, 5, 7)
+    want = np.einsum("cpd,cnd->cpn", rounded(a), rounded(n))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    exact = np.einsum("cpd,cnd->cpn", f64(a), f64(n))
+    assert np.abs(np.asarray(got) - exact).max() > 1e-3  # it did round the operands
+    np.testing.assert_allclose(np.asarray(neg_dot(a, n)), exact, rtol=1e-5, atol=1e-5)  # outside
+
+    ra, rn = jnp.asarray(rounded(a), jnp.float32), jnp.asarray(rounded(n), jnp.float32)
+    r_a, r_n = jax.grad(lambda a, n: jnp.sum(jnp.tanh(jnp.einsum("cpd,cnd->cpn", a, n)) * w),
+                        (0, 1))(ra, rn)
+    for got_g, want_g in ((g_a, r_a), (g_n, r_n)):
+        scale = float(jnp.abs(want_g).max())
+        np.testing.assert_allclose(np.asarray(got_g), np.asarray(want_g), rtol=0, atol=2e-2 * scale)
+
+
+@pytest.mark.parametrize("comparator", COMPARATOR_NAMES)
+def test_bfloat16_negatives_match_reference(comparator):
+    """Model.score inside negatives_in(bfloat16): positives exact, negatives within bfloat16
+    rounding of the float64 reference (both sides, bias, batch + uniform negatives)."""
+    case = make_case("diagonal", comparator, True, False, seed=5)
+    j = lambda a: jnp.asarray(a, jnp.float32)
+    with negatives_in(jnp.bfloat16):
+        lhs_side, rhs_side, _ = case.model.score(
+            case.params, j(case.lhs), j(case.rhs), case.batch, j(case.uni_l), j(case.uni_r),
+            jnp.asarray(case.uni_l_valid), jnp.asarray(case.uni_r_valid), True, (True, True))
+    ref, _ = reference(case, comparator, True, "uniform")
+    rows = case.valid
+    for got, (pos, neg, valid) in ((lhs_side, ref[0]), (rhs_side, ref[1])):
+        assert got.neg.dtype == jnp.float32
+        np.testing.assert_allclose(np.asarray(got.pos)[rows], pos[rows], rtol=RTOL, atol=ATOL)
+        sel = valid[rows]
+        np.testing.assert_allclose(np.asarray(got.neg)[rows][sel], neg[rows][sel], rtol=2e-2,
+                                   atol=2e-2 * np.abs(neg[rows][sel]).max())

@@ -116,11 +116,26 @@ def test_bfloat16_tables_learn_resume_and_are_stored_in_half_the_bytes(tmp_path)
     assert emb.dtype == jnp.bfloat16 and acc.dtype == np.float32
     got = second["eval"]["test"]["filtered"]["avg"]["mrr"]
     want = f32["eval"]["test"]["filtered"]["avg"]["mrr"]
-    assert got > 0.85 * want and got > 5 * second["chance_mrr"], (got, want)
+    # 2 partitions, 4 epochs of the toy graph learn to 4-6x chance depending on the CPU's float
+    # summation order (0.067 on an AVX-512 Xeon, chance 0.016): the bar is the float32 run's
+    assert want > 3 * f32["chance_mrr"], want
+    assert got > 0.85 * want and got > 3 * second["chance_mrr"], (got, want)
 
 
 def _nan_loss(pos, neg, valid, margin):
     return jnp.full(pos.shape, jnp.nan)
+
+
+def test_bfloat16_compute_learns_like_float32(tmp_path):
+    """model.compute_dtype=bfloat16 (negatives scored with bfloat16 products): the default run
+    learns, its test MRR within 10% of the float32 run's."""
+    base = ["storage.save=false", "training.num_epochs=3"]
+    f32 = run(cfg_of(base), str(tmp_path / "f32"))
+    bf16 = run(cfg_of(base + ["model.compute_dtype=bfloat16"]), str(tmp_path / "bf16"))
+    mrr = [m["eval"]["test"]["filtered"]["avg"]["mrr"] for m in (f32, bf16)]
+    assert mrr[1] > 5 * bf16["chance_mrr"], mrr
+    assert abs(mrr[1] - mrr[0]) < 0.1 * mrr[0], mrr
+    assert bf16["history"][-1]["loss"] != f32["history"][-1]["loss"]  # a different computation
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path):
