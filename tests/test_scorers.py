@@ -482,18 +482,25 @@ def test_bfloat16_neg_dot_and_its_gradient():
 @pytest.mark.parametrize("comparator", COMPARATOR_NAMES)
 def test_bfloat16_negatives_match_reference(comparator):
     """Model.score inside negatives_in(bfloat16): positives exact, negatives within bfloat16
-    rounding of the float64 reference (both sides, bias, batch + uniform negatives)."""
+    rounding of the float64 reference (both sides, bias; batch + uniform negatives, and batch +
+    every row of the table as all_negs passes it, [K, D])."""
     case = make_case("diagonal", comparator, True, False, seed=5)
     j = lambda a: jnp.asarray(a, jnp.float32)
-    with negatives_in(jnp.bfloat16):
-        lhs_side, rhs_side, _ = case.model.score(
-            case.params, j(case.lhs), j(case.rhs), case.batch, j(case.uni_l), j(case.uni_r),
-            jnp.asarray(case.uni_l_valid), jnp.asarray(case.uni_r_valid), True, (True, True))
-    ref, _ = reference(case, comparator, True, "uniform")
-    rows = case.valid
-    for got, (pos, neg, valid) in ((lhs_side, ref[0]), (rhs_side, ref[1])):
-        assert got.neg.dtype == jnp.float32
-        np.testing.assert_allclose(np.asarray(got.pos)[rows], pos[rows], rtol=RTOL, atol=ATOL)
-        sel = valid[rows]
-        np.testing.assert_allclose(np.asarray(got.neg)[rows][sel], neg[rows][sel], rtol=2e-2,
-                                   atol=2e-2 * np.abs(neg[rows][sel]).max())
+    for extra in ("uniform", "all"):
+        if extra == "uniform":
+            ex = (j(case.uni_l), j(case.uni_r), jnp.asarray(case.uni_l_valid),
+                  jnp.asarray(case.uni_r_valid))
+        else:
+            ex = (j(case.table), j(case.table), jnp.asarray(case.all_l_valid),
+                  jnp.asarray(case.all_r_valid))
+        with negatives_in(jnp.bfloat16):
+            lhs_side, rhs_side, _ = case.model.score(
+                case.params, j(case.lhs), j(case.rhs), case.batch, *ex, True, (True, True))
+        ref, _ = reference(case, comparator, True, extra)
+        rows = case.valid
+        for got, (pos, neg, valid) in ((lhs_side, ref[0]), (rhs_side, ref[1])):
+            assert got.neg.dtype == jnp.float32
+            np.testing.assert_allclose(np.asarray(got.pos)[rows], pos[rows], rtol=RTOL, atol=ATOL)
+            sel = valid[rows]
+            np.testing.assert_allclose(np.asarray(got.neg)[rows][sel], neg[rows][sel], rtol=2e-2,
+                                       atol=2e-2 * np.abs(neg[rows][sel]).max(), err_msg=extra)
