@@ -19,13 +19,14 @@ import gzip
 import json
 
 import jax
-import jax.numpy as jnp
-import numpy as np
-from suite import row_config  # benchmarks/suite.py, beside this script
+from suite import (  # benchmarks/suite.py, beside this script
+    random_blocks,
+    row_config,
+    step_arguments,
+    train_block,
+)
 
 from jgraph.data.generate import random_dataset
-from jgraph.model import Batch
-from jgraph.partition import Layout
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train import load_plugins
 from jgraph.trainer import Trainer
@@ -35,10 +36,7 @@ SKIP = ("$", "Thunk", "Threadpool", "Pjit", "PjRt", "end:", "while")
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--nodes", type=int, default=1_000_000)
-    p.add_argument("--dim", type=int, default=100)
-    p.add_argument("--operator", default="none")
-    p.add_argument("--loss", default="softmax")
+    step_arguments(p)
     p.add_argument("--uniform", type=int, default=50)
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
@@ -49,16 +47,11 @@ def main() -> None:
     cfg = row_config(args.dim, args.operator, args.loss, args.uniform, 1, args.compute_dtype,
                      args.embedding_dtype)
     trainer = Trainer(cfg, random_dataset(args.nodes, 100_000), CheckpointStore("memory://"))
-    s, c, k = cfg.training.batches_per_dispatch, trainer.chunks_per_batch, trainer.chunk
-    rng = np.random.default_rng(0)
-    ids = [jnp.asarray(rng.integers(0, args.nodes, (s, c, k)), jnp.int32) for _ in range(2)]
-    block = Batch(*ids, jnp.zeros((s, c, k), jnp.int32), jnp.ones((s, c, k), jnp.float32))
-    layout = Layout(jnp.zeros((1, 2), jnp.int32), jnp.full((1, 2), args.nodes, jnp.int32))
+    blocks, layout = random_blocks(trainer, args.nodes, 1)
+    s = cfg.training.batches_per_dispatch
 
     def run() -> None:
-        trainer.state, trainer.tables, stats = trainer.train_block(
-            trainer.state, trainer.tables, block, jnp.int32(s), layout)
-        jax.block_until_ready(stats)
+        train_block(trainer, blocks[0], layout)
 
     run()
     jax.profiler.start_trace(args.trace_dir)

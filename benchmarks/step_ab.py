@@ -16,14 +16,15 @@ from __future__ import annotations
 import argparse
 import time
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from suite import row_config  # benchmarks/suite.py, beside this script
+from suite import (  # benchmarks/suite.py, beside this script
+    random_blocks,
+    row_config,
+    step_arguments,
+    train_block,
+)
 
 from jgraph.data.generate import random_dataset
-from jgraph.model import Batch
-from jgraph.partition import Layout
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train import load_plugins
 from jgraph.trainer import Trainer
@@ -31,10 +32,7 @@ from jgraph.trainer import Trainer
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--nodes", type=int, default=1_000_000)
-    p.add_argument("--dim", type=int, default=100)
-    p.add_argument("--operator", default="none")
-    p.add_argument("--loss", default="softmax")
+    step_arguments(p)
     p.add_argument("--variants", nargs="+", default=["float32/float32", "bfloat16/float32"])
     p.add_argument("--rounds", type=int, default=6)
     args = p.parse_args()
@@ -44,28 +42,15 @@ def main() -> None:
         compute, embedding = v.split("/")
         cfg = row_config(args.dim, args.operator, args.loss, 50, 1, compute, embedding)
         trainers[v] = Trainer(cfg, random_dataset(args.nodes, 100_000), CheckpointStore("memory://"))
-    first = trainers[args.variants[0]]
-    s, c, k = first.cfg.training.batches_per_dispatch, first.chunks_per_batch, first.chunk
-    rng = np.random.default_rng(0)
-    blocks = []
-    for _ in range(4):
-        ids = [jnp.asarray(rng.integers(0, args.nodes, (s, c, k)), jnp.int32) for _ in range(2)]
-        blocks.append(Batch(*ids, jnp.zeros((s, c, k), jnp.int32), jnp.ones((s, c, k), jnp.float32)))
-    layout = Layout(jnp.zeros((1, 2), jnp.int32), jnp.full((1, 2), args.nodes, jnp.int32))
-
-    def run(t: Trainer, block: Batch) -> None:
-        t.state, t.tables, stats = t.train_block(t.state, t.tables, block, jnp.int32(s), layout)
-        jax.block_until_ready(stats)
-
+    blocks, layout = random_blocks(trainers[args.variants[0]], args.nodes, 4)
     for t in trainers.values():  # compile and touch the table
-        run(t, blocks[0])
+        train_block(t, blocks[0], layout)
     eps: dict[str, list[float]] = {v: [] for v in trainers}
     for _ in range(args.rounds):
         for v, t in trainers.items():
             start = time.perf_counter()
-            for b in blocks:
-                run(t, b)
-            eps[v].append(len(blocks) * s * c * k / (time.perf_counter() - start))
+            edges = sum(train_block(t, b, layout) for b in blocks)
+            eps[v].append(edges / (time.perf_counter() - start))
     for t in trainers.values():
         t.close()
     base = eps[args.variants[0]]

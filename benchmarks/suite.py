@@ -34,6 +34,8 @@ import numpy as np
 from jgraph.config import TrainConfig
 from jgraph.data.generate import random_dataset
 from jgraph.memory import peak_rss_mib
+from jgraph.model import Batch
+from jgraph.partition import Layout
 from jgraph.report import append_csv
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train import load_plugins
@@ -75,6 +77,35 @@ def row_config(dim: int, op: str, loss: str, uniform: int, parts: int,
     cfg.entities["entity"].num_partitions = parts
     cfg.storage.save = False
     return cfg
+
+
+def step_arguments(p: argparse.ArgumentParser) -> None:
+    """The options shared by the step-level scripts (profile_step.py, step_ab.py)."""
+    p.add_argument("--nodes", type=int, default=1_000_000)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--operator", default="none")
+    p.add_argument("--loss", default="softmax")
+
+
+def random_blocks(trainer: Trainer, nodes: int, count: int) -> tuple[list[Batch], Layout]:
+    """`count` blocks of uniformly random edges (relation 0, seed 0) for `trainer.train_block`
+    over a one-partition table of `nodes` rows, and that table's layout. Blocks [S, C, P]."""
+    s, c, k = trainer.cfg.training.batches_per_dispatch, trainer.chunks_per_batch, trainer.chunk
+    rng = np.random.default_rng(0)
+    blocks = []
+    for _ in range(count):
+        ids = [jnp.asarray(rng.integers(0, nodes, (s, c, k)), jnp.int32) for _ in range(2)]
+        blocks.append(Batch(*ids, jnp.zeros((s, c, k), jnp.int32), jnp.ones((s, c, k), jnp.float32)))
+    return blocks, Layout(jnp.zeros((1, 2), jnp.int32), jnp.full((1, 2), nodes, jnp.int32))
+
+
+def train_block(trainer: Trainer, block: Batch, layout: Layout) -> int:
+    """One jitted call over all S batches of `block`, waited for; returns the edges it trained."""
+    s = block.lhs.shape[0]
+    trainer.state, trainer.tables, stats = trainer.train_block(
+        trainer.state, trainer.tables, block, jnp.int32(s), layout)
+    jax.block_until_ready(stats)
+    return block.lhs.size
 
 
 def run_row(name: str, nodes: int, edges: int, compute_dtype: str = "float32",
