@@ -37,7 +37,6 @@ SKIP = ("$", "Thunk", "Threadpool", "Pjit", "PjRt", "end:", "while")
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     step_arguments(p)
-    p.add_argument("--uniform", type=int, default=50)
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--embedding-dtype", default="float32", choices=["float32", "bfloat16"])

@@ -3,12 +3,14 @@ speed drift cannot bias: each round times every variant within the same minute).
 
     python benchmarks/step_ab.py                                   # d=100 dot: float32 vs bfloat16 compute
     python benchmarks/step_ab.py --dim 400 --operator complex_diagonal
+    python benchmarks/step_ab.py --uniform 1000                    # the suite's 1000-negative row
     python benchmarks/step_ab.py --variants float32/float32 float32/bfloat16   # bfloat16 tables
 
 A variant is COMPUTE/EMBEDDING (model.compute_dtype / model.embedding_dtype). Each trainer holds
 its own 1M-row table and runs the suite's row configuration (benchmarks/suite.py: softmax, batch
-1000, 50 batch + 50 uniform negatives) over the same 4 blocks of random edges per round; prints
-the median edges/s of each variant and, per round, its ratio to the first variant.
+1000, 50 batch negatives and --uniform uniform ones, 50 by default) over the same 4 blocks of
+random edges per round; prints the median edges/s of each variant and, per round, its ratio to
+the first variant.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def main() -> None:
     trainers = {}
     for v in args.variants:
         compute, embedding = v.split("/")
-        cfg = row_config(args.dim, args.operator, args.loss, 50, 1, compute, embedding)
+        cfg = row_config(args.dim, args.operator, args.loss, args.uniform, 1, compute, embedding)
         trainers[v] = Trainer(cfg, random_dataset(args.nodes, 100_000), CheckpointStore("memory://"))
     blocks, layout = random_blocks(trainers[args.variants[0]], args.nodes, 4)
     for t in trainers.values():  # compile and touch the table
@@ -54,7 +56,8 @@ def main() -> None:
     for t in trainers.values():
         t.close()
     base = eps[args.variants[0]]
-    print(f"d={args.dim} operator={args.operator} loss={args.loss}, {args.rounds} rounds")
+    print(f"d={args.dim} operator={args.operator} loss={args.loss} uniform={args.uniform}, "
+          f"{args.rounds} rounds")
     for v, r in eps.items():
         ratios = " ".join(f"{a / b:.2f}" for a, b in zip(r, base, strict=True))
         print(f"{v:20s} median {np.median(r) / 1e3:6.0f}k edges/s   per round vs first: {ratios}   "

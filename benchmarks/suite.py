@@ -85,6 +85,7 @@ def step_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--operator", default="none")
     p.add_argument("--loss", default="softmax")
+    p.add_argument("--uniform", type=int, default=50, help="uniform negatives per chunk and side")
 
 
 def random_blocks(trainer: Trainer, nodes: int, count: int) -> tuple[list[Batch], Layout]:
