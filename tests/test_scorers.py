@@ -485,17 +485,9 @@ def test_bfloat16_negatives_match_reference(comparator):
     rounding of the float64 reference (both sides, bias; batch + uniform negatives, and batch +
     every row of the table as all_negs passes it, [K, D])."""
     case = make_case("diagonal", comparator, True, False, seed=5)
-    j = lambda a: jnp.asarray(a, jnp.float32)
     for extra in ("uniform", "all"):
-        if extra == "uniform":
-            ex = (j(case.uni_l), j(case.uni_r), jnp.asarray(case.uni_l_valid),
-                  jnp.asarray(case.uni_r_valid))
-        else:
-            ex = (j(case.table), j(case.table), jnp.asarray(case.all_l_valid),
-                  jnp.asarray(case.all_r_valid))
         with negatives_in(jnp.bfloat16):
-            lhs_side, rhs_side, _ = case.model.score(
-                case.params, j(case.lhs), j(case.rhs), case.batch, *ex, True, (True, True))
+            lhs_side, rhs_side, _ = engine_scores(case, extra)
         ref, _ = reference(case, comparator, True, extra)
         rows = case.valid
         for got, (pos, neg, valid) in ((lhs_side, ref[0]), (rhs_side, ref[1])):
