@@ -161,6 +161,10 @@ class Trainer:
                  on_bucket: Callable[[dict], None] | None = None,
                  cluster: Cluster | None = None) -> None:
         self.cfg, self.ds, self.store = cfg, ds, store
+        # calibrate() keeps the table it assembled (rows [N, D] in id order, offsets [T], each
+        # row's shift index [N], the fitted shifts [G, D]) for the read-out that follows, so a
+        # partitioned run reads its partitions once at the end; dropped once used or on training
+        self._raw_tables: tuple[jax.Array, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.cluster = cluster or Cluster(DistributedConfig(num_processes=1, process_id=0))
         self.on_epoch, self.on_bucket = on_epoch, on_bucket
         self.model = build_model(cfg, ds)
@@ -324,6 +328,7 @@ class Trainer:
             self.model, self.state.params, emb, offsets, np.array([tp.count for tp in types]),
             shift_of_row, init, trainable, tr.lhs, tr.rel, tr.rhs, steps, self.cfg.training.seed)
         self.part_shifts = {t: shifts[base[t] : base[t + 1]] for t in parted}
+        self._raw_tables = (emb, offsets, shift_of_row, shifts)
         return {"loss_before": before, "loss_after": after, "seconds": time.perf_counter() - t0}
 
     # ------------------------------------------------------------------ swapping
@@ -398,6 +403,7 @@ class Trainer:
         cfg = self.cfg
         if self.progress["epoch"] < cfg.training.num_epochs:
             self.part_shifts = {}  # fitted to rows that training is about to change
+            self._raw_tables = None
         self.compile_seconds = self.compile()
         log.info("training step compiled in %.1fs", self.compile_seconds)
         if self.cluster.distributed:
@@ -619,6 +625,10 @@ class Trainer:
         (partitions never trained yet get their initial random rows). read_out and
         model.center_partitions (the default): shifted per partition, by the calibrated shifts or
         else with each partition's mean row moved to its type's mean (partition_shifts)."""
+        if read_out and self._raw_tables is not None:  # right after calibrate(): shift its table
+            emb, offsets, shift_of_row, shifts = self._raw_tables
+            self._raw_tables = None
+            return emb + jnp.asarray(shifts)[jnp.asarray(shift_of_row)], offsets
         parts, offsets, off = [], [], 0
         d = self.cfg.model.dimension
         for t, tp in enumerate(self.layout.types):

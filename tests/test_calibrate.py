@@ -41,6 +41,29 @@ def test_fitted_shifts_lower_the_full_softmax_loss(model):
     assert np.abs(shifts[:3]).max() > 0 and not shifts[3].any()
 
 
+def test_read_out_after_calibration_reuses_its_table():
+    """The evaluation table right after calibrate() is its assembled table plus the fitted shifts,
+    read with no partition loaded from the store again; the next call (nothing kept) assembles
+    from the store and gives the same rows."""
+    cfg = cfg_of(["loss=softmax", "entities.entity.num_partitions=3", "storage.save=false",
+                  "training.num_epochs=1"])
+    load_plugins(cfg.plugins)
+    trainer = Trainer(cfg, load_dataset(cfg), CheckpointStore("memory://"))
+    trainer.fit()
+    assert trainer.calibrate() is not None
+    reads = []
+    read = trainer.store.read_partition
+    trainer.store.read_partition = lambda *a, **k: reads.append(a) or read(*a, **k)
+    reused, offsets = trainer.full_tables()
+    assert reads == []
+    assembled, offsets_again = trainer.full_tables()
+    assert len(reads) >= 1  # the partitions not resident at the end of training
+    trainer.close()
+    np.testing.assert_array_equal(offsets, offsets_again)
+    np.testing.assert_allclose(np.asarray(reused), np.asarray(assembled), atol=1e-6)
+    assert np.abs(np.asarray(reused)).max() > 0
+
+
 def test_calibrated_shifts_are_saved_and_read_out_everywhere(tmp_path):
     """A 3-partition run calibrates (default), saves its shifts with the parameters, and the
     evaluation at the end of training, `jgraph.evaluate`, `load_run` and `OpenRun.partition` all
