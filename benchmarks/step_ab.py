@@ -5,9 +5,12 @@ speed drift cannot bias: each round times every variant within the same minute).
     python benchmarks/step_ab.py --dim 400 --operator complex_diagonal
     python benchmarks/step_ab.py --uniform 1000                    # the suite's 1000-negative row
     python benchmarks/step_ab.py --variants float32/float32 float32/bfloat16   # bfloat16 tables
+    python benchmarks/step_ab.py --nodes 14541 --dim 400 --operator complex_diagonal --uniform 2000 \
+        --variants float32/float32/sparse float32/float32/dense     # FB15k-237's shape: row updates
 
-A variant is COMPUTE/EMBEDDING (model.compute_dtype / model.embedding_dtype). Each trainer holds
-its own 1M-row table and runs the suite's row configuration (benchmarks/suite.py: softmax, batch
+A variant is COMPUTE/EMBEDDING[/ROW_UPDATE] (model.compute_dtype / model.embedding_dtype /
+training.row_update, auto by default). Each trainer holds its own table of --nodes rows and runs
+the suite's row configuration (benchmarks/suite.py: softmax, batch
 1000, 50 batch negatives and --uniform uniform ones, 50 by default) over the same 4 blocks of
 random edges per round; prints the median edges/s of each variant and, per round, its ratio to
 the first variant.
@@ -41,8 +44,9 @@ def main() -> None:
     load_plugins(["models"])
     trainers = {}
     for v in args.variants:
-        compute, embedding = v.split("/")
+        compute, embedding, *update = v.split("/")
         cfg = row_config(args.dim, args.operator, args.loss, args.uniform, 1, compute, embedding)
+        cfg.training.row_update = update[0] if update else "auto"
         trainers[v] = Trainer(cfg, random_dataset(args.nodes, 100_000), CheckpointStore("memory://"))
     blocks, layout = random_blocks(trainers[args.variants[0]], args.nodes, 4)
     for t in trainers.values():  # compile and touch the table

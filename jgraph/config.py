@@ -140,6 +140,10 @@ class TrainingConfig:
     batches_per_dispatch: int = 64  # batches run inside one jitted call (lax.fori_loop)
     compute_groups: int = 0  # a batch's chunks in this many independent groups, run concurrently
     #                          by XLA's CPU runtime (0 = auto: CPU cores on CPU, 1 on GPU)
+    row_update: str = "auto"  # sparse: Adagrad on the rows a batch gathered, scattered back;
+    #   dense: its gradients summed into a table-sized buffer and the whole working table updated
+    #   (where a batch gathers more rows than the table has: many uniform negatives on a small
+    #   graph); auto: dense exactly then. Same result either way
     num_edge_chunks: int = 1  # each epoch = this many passes over all buckets, a slice of each
     calibration_steps: int = 100  # with partitions, after training: fit one shift per partition
     #   with the softmax over every entity (jgraph/calibrate.py; training edges in memory, one
@@ -293,6 +297,8 @@ def validate(cfg: TrainConfig) -> None:
         )
     if t.batches_per_dispatch <= 0:
         raise ValueError("training.batches_per_dispatch must be > 0")
+    if t.row_update not in ("auto", "sparse", "dense"):
+        raise ValueError(f"training.row_update must be auto, sparse or dense, got {t.row_update!r}")
     if cfg.eval.ties not in ("realistic", "pessimistic", "optimistic"):
         raise ValueError(f"eval.ties must be realistic, pessimistic or optimistic, got {cfg.eval.ties!r}")
     for p in cfg.eval.protocols:

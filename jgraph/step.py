@@ -185,15 +185,36 @@ def side_blocks(neg: NegativeSpec, ids: Array) -> tuple[Array, Array]:
     return ids[:, :w_l], ids[:, w_l:]
 
 
+def use_dense_update(row_update: str, gathered: int, num_rows: int) -> bool:
+    """training.row_update for a batch that gathers `gathered` row ids (M, repeats counted) from
+    a working table of `num_rows` (K): dense where asked, or (auto) where M >= K; a sparse
+    update's passes over M rows (two of them scattered) then cost more than dense passes over K."""
+    return row_update == "dense" or (row_update == "auto" and gathered >= num_rows)
+
+
 def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: float, eps: float,
-                     num_rows: int, groups: int = 1):
+                     num_rows: int, groups: int = 1, row_update: str = "auto"):
     """fn(state, tables, block: Batch [S, C, P], num_batches, layout) -> (state, tables, stats).
 
     Runs `num_batches` (<= S) batches of the block; state and tables (K = num_rows real rows plus
-    the scratch row) are donated.
+    the scratch row) are donated. row_update: see `use_dense_update` (all_negs: always dense).
     stats: {"loss", "reg", "count", "nonfinite"} float32 sums over the block.
     """
     opt = relation_optimizer(relation_lr, eps)
+
+    def table_adagrad(tables: Tables, rows: Array, g_rows: Array, ok: Array, seed: Array,
+                      touched: Array | None = None) -> Tables:
+        """Row-wise Adagrad over the whole working table: rows [K, D] as the batch used them,
+        g_rows [K, D] each row's summed gradient; only `touched` rows (bool [K]; None: all)
+        change, and nothing does after a non-finite batch (ok False)."""
+        old_acc = tables.acc[:num_rows]
+        acc = old_acc + jnp.mean(g_rows * g_rows, axis=-1)
+        new_emb = rows - lr * g_rows / (jnp.sqrt(acc) + eps)[:, None]
+        new_emb = encode_rows(new_emb, tables.emb.dtype, derive(seed, 2))
+        write = ok if touched is None else ok & touched
+        return tables._replace(
+            emb=tables.emb.at[:num_rows].set(jnp.where(write[..., None], new_emb, tables.emb[:num_rows])),
+            acc=tables.acc.at[:num_rows].set(jnp.where(write, acc, old_acc)))
 
     def one_batch(state: TrainState, tables: Tables, batch: Batch, layout: Layout):
         seed = batch_seed(state.key, state.step)
@@ -207,13 +228,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                 rows, state.params
             )
             ok = jnp.isfinite(total)
-            old_acc = tables.acc[:num_rows]
-            acc = old_acc + jnp.mean(g_rows * g_rows, axis=-1)
-            new_emb = rows - lr * g_rows / (jnp.sqrt(acc) + eps)[:, None]
-            new_emb = encode_rows(new_emb, tables.emb.dtype, derive(seed, 2))
-            tables = tables._replace(
-                emb=tables.emb.at[:num_rows].set(jnp.where(ok, new_emb, tables.emb[:num_rows])),
-                acc=tables.acc.at[:num_rows].set(jnp.where(ok, acc, old_acc)))
+            tables = table_adagrad(tables, rows, g_rows, ok, seed)
         else:
             # every (chunk group, side) block gathered and differentiated on its own: from one
             # [C, W, D] array XLA assembled the gradient in one slow loop over a select per
@@ -221,7 +236,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             ids = side_blocks(neg, gather_ids(model, neg, batch, layout, seed))
             pieces = [tuple(i[sl] for i in ids) for sl in chunk_groups(ids[0].shape[0], groups)]
             flat = jnp.concatenate([i.ravel() for pair in pieces for i in pair])  # [M]
-            owner, rep = claim_rows(tables.owner, flat)
+            dense = use_dense_update(row_update, flat.shape[0], num_rows)
             blocks = jax.tree_util.tree_map(
                 lambda i: model.renorm(decode_rows(tables.emb.at[i].get(mode="promise_in_bounds"))),
                 pieces)
@@ -233,22 +248,34 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                 blocks, state.params
             )
             d = jax.tree_util.tree_leaves(blocks)[0].shape[-1]
-            rows = jnp.concatenate([b.reshape(-1, d) for b in jax.tree_util.tree_leaves(blocks)])
             ok = jnp.isfinite(total)
-            # each row's gradient summed over its occurrences, at its representative (one
-            # scatter-add per block, no concatenated copy); a non-finite batch updates nothing
-            # (the host stops the run on seeing the count)
-            g_rows, at = jnp.zeros_like(rows), 0  # [M, D]
-            for g in jax.tree_util.tree_leaves(g_blocks):
-                g = g.reshape(-1, d)
-                g_rows = g_rows.at[rep[at : at + g.shape[0]]].add(g, mode="promise_in_bounds")
-                at += g.shape[0]
-            g_rows = jnp.where(ok, g_rows, 0.0)
-            first = rep == jnp.arange(flat.shape[0], dtype=jnp.int32)
-            target = jnp.where(first, flat, num_rows)  # other occurrences: the scratch row
-            emb, acc = sparse_row_adagrad(tables.emb, tables.acc, target, rows, g_rows, lr, eps,
-                                          derive(seed, 2))
-            tables = Tables(emb, acc, owner)
+            if dense:
+                # every occurrence's gradient added into a table-sized buffer, then Adagrad over
+                # the table's rows (the touched ones change)
+                g_rows = jnp.zeros((num_rows, d), jnp.float32)
+                for i, g in zip(jax.tree_util.tree_leaves(pieces), jax.tree_util.tree_leaves(g_blocks),
+                                strict=True):
+                    g_rows = g_rows.at[i.ravel()].add(g.reshape(-1, d), mode="promise_in_bounds")
+                touched = jnp.zeros((num_rows,), bool).at[flat].set(True, mode="promise_in_bounds")
+                rows = model.renorm(decode_rows(tables.emb[:num_rows]))
+                tables = table_adagrad(tables, rows, g_rows, ok, seed, touched)
+            else:
+                owner, rep = claim_rows(tables.owner, flat)
+                rows = jnp.concatenate([b.reshape(-1, d) for b in jax.tree_util.tree_leaves(blocks)])
+                # each row's gradient summed over its occurrences, at its representative (one
+                # scatter-add per block, no concatenated copy); a non-finite batch updates nothing
+                # (the host stops the run on seeing the count)
+                g_rows, at = jnp.zeros_like(rows), 0  # [M, D]
+                for g in jax.tree_util.tree_leaves(g_blocks):
+                    g = g.reshape(-1, d)
+                    g_rows = g_rows.at[rep[at : at + g.shape[0]]].add(g, mode="promise_in_bounds")
+                    at += g.shape[0]
+                g_rows = jnp.where(ok, g_rows, 0.0)
+                first = rep == jnp.arange(flat.shape[0], dtype=jnp.int32)
+                target = jnp.where(first, flat, num_rows)  # other occurrences: the scratch row
+                emb, acc = sparse_row_adagrad(tables.emb, tables.acc, target, rows, g_rows, lr, eps,
+                                              derive(seed, 2))
+                tables = Tables(emb, acc, owner)
         g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
         updates, opt_state = opt.update(g_params, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

@@ -194,7 +194,8 @@ class Trainer:
         relation_lr = cfg.optimizer.relation_lr or cfg.optimizer.lr
         k, d = self.layout.num_rows, cfg.model.dimension
         self.train_block = make_train_block(self.model, self.neg, cfg.optimizer.lr, relation_lr,
-                                            cfg.optimizer.eps, k, compute_groups(cfg))
+                                            cfg.optimizer.eps, k, compute_groups(cfg),
+                                            t.row_update)
         self.put_slot, self.init_slot, self.get_slot = make_slot_ops(cfg.model.init_scale)
         if self.cluster.distributed:
             flat = [tp.name for tp in self.layout.types if tp.num_partitions == 1]

@@ -73,6 +73,7 @@ def test_wrong_type_is_rejected():
         (["negatives.uniform_from=everywhere"], "uniform_from must be side or bucket"),
         (["model.embedding_dtype=float16"], "embedding_dtype must be float32 or bfloat16"),
         (["model.compute_dtype=float16"], "compute_dtype must be float32 or bfloat16"),
+        (["training.row_update=scatter"], "row_update must be auto, sparse or dense"),
         (["eval.protocols=[full]"], "unknown protocol"),
         (["+relations=[{name: r0, lhs: user}]"], "entity type 'user'"),
     ],

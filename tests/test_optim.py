@@ -20,7 +20,7 @@ from jgraph.hashrng import batch_seed, derive
 from jgraph.model import Batch, Layout, Model
 from jgraph.negatives import uniform_rows
 from jgraph.optim import claim_rows, relation_optimizer, row_adagrad, sparse_row_adagrad, stochastic_round
-from jgraph.step import NegativeSpec, Tables, init_state, make_train_block
+from jgraph.step import NegativeSpec, Tables, init_state, make_train_block, use_dense_update
 
 LR, REL_LR, EPS = 0.1, 0.05, 1e-10
 
@@ -121,15 +121,19 @@ CONFIGS = {
     # batch's loss computed as 2 groups of chunks (must change no number)
     "complex-logistic-n3-reciprocal-2groups": dict(operator="complex_diagonal", loss="logistic", reg=0.05,
                                                    max_norm=None, uniform=0, reciprocal=True, groups=2,
-                                                   all_negs=False),
+                                                   all_negs=False, row_update="sparse"),
     # standard; uniform negatives (the reference redraws them from the same key); max_norm renorm
     "translation-ranking-uniform-maxnorm": dict(operator="translation", loss="ranking", reg=0.0,
                                                 max_norm=1.2, uniform=2, reciprocal=False, groups=1,
-                                                all_negs=False),
+                                                all_negs=False, row_update="sparse"),
     # all_negs: every row of the partition is a negative (the dense path of the step)
     "diagonal-softmax-allnegs": dict(operator="diagonal", loss="softmax", reg=0.0, max_norm=None, uniform=0,
-                                     reciprocal=False, groups=1, all_negs=True),
+                                     reciprocal=False, groups=1, all_negs=True, row_update="auto"),
 }
+# the sparse configurations again with training.row_update=dense: gradients summed into a
+# table-sized buffer, Adagrad over the touched rows of the whole table
+CONFIGS |= {f"{name}-dense": c | {"row_update": "dense"} for name, c in list(CONFIGS.items())
+            if not c["all_negs"]}
 
 
 def _model(cfg) -> Model:
@@ -228,7 +232,8 @@ def compiled(request):
     model = _model(cfg)
     neg = NegativeSpec(num_uniform=cfg["uniform"], use_batch=True, all_negs=cfg["all_negs"],
                        sides=(True, True))
-    return cfg, model, make_train_block(model, neg, LR, REL_LR, EPS, K, groups=cfg["groups"])
+    return cfg, model, make_train_block(model, neg, LR, REL_LR, EPS, K, groups=cfg["groups"],
+                                        row_update=cfg["row_update"])
 
 
 @pytest.mark.parametrize("num_batches", [1, 2])
@@ -316,3 +321,10 @@ def test_stochastic_rounding_to_bfloat16_is_unbiased_and_exact_in_float32() -> N
     err = np.asarray(stochastic_round(z, jnp.bfloat16, jnp.uint32(1)).astype(jnp.float32)) - np.asarray(z)
     assert abs(err.mean()) < 1e-4 and np.all(np.abs(err) <= np.abs(np.asarray(z)) * 2**-7)
     assert stochastic_round(z, jnp.float32, jnp.uint32(2)) is z  # float32 tables: untouched
+
+
+def test_auto_row_update_is_dense_where_a_batch_gathers_at_least_the_table():
+    assert not use_dense_update("auto", 4_000, 1_000_000)  # the suite's d=100 rows
+    assert use_dense_update("auto", 82_000, 14_541)  # FB15k-237 with 2000 uniform negatives
+    assert use_dense_update("auto", 100, 100)
+    assert use_dense_update("dense", 1, 1_000_000) and not use_dense_update("sparse", 10**6, 10)
