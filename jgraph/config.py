@@ -142,8 +142,8 @@ class TrainingConfig:
     #                          by XLA's CPU runtime (0 = auto: CPU cores on CPU, 1 on GPU)
     row_update: str = "auto"  # sparse: Adagrad on the rows a batch gathered, scattered back;
     #   dense: its gradients summed into a table-sized buffer and the whole working table updated
-    #   (where a batch gathers more rows than the table has: many uniform negatives on a small
-    #   graph); auto: dense exactly then. Same result either way
+    #   (for a batch that gathers at least as many row ids as the table has rows: many uniform
+    #   negatives on a small graph); auto: dense exactly then. Same result either way
     num_edge_chunks: int = 1  # each epoch = this many passes over all buckets, a slice of each
     calibration_steps: int = 100  # with partitions, after training: fit one shift per partition
     #   with the softmax over every entity (jgraph/calibrate.py; training edges in memory, one

@@ -5,7 +5,9 @@ dispatch (`lax.fori_loop` with a dynamic trip count, so a short last block costs
 donates the state and the working table, and touches only the rows a batch gathers:
 ids -> gathered rows -> value_and_grad w.r.t. those rows and the relation parameters ->
 gradients summed per distinct row (at one representative occurrence, `optim.claim_rows`) ->
-row-wise Adagrad on the distinct rows -> scatter back.
+row-wise Adagrad on the distinct rows -> scatter back. A batch that gathers at least as many ids
+as the table has rows sums its gradients into a table-sized buffer and updates the touched rows
+in one pass over the table instead (training.row_update, `use_dense_update`).
 
 Shapes: S batches per block, C chunks, P positives per chunk, U uniform negatives, K rows in the
 working table, D dimension, B queries.

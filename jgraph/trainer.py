@@ -659,6 +659,7 @@ class Trainer:
         return jnp.concatenate(parts) if len(parts) > 1 else parts[0], np.array(offsets, np.int64)
 
     def close(self) -> None:
+        self._raw_tables = None
         self._pool.shutdown(wait=True)
         self.store.close()
         if isinstance(self.edges, EdgeBucketStore):
