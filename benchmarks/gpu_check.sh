@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The GPU check, prepared for the `device` tool's machine: a CUDA image whose python3 already holds
+# jax (with its CUDA plugin), flax, optax, numpy, tensorstore, pyarrow, numba, tqdm and pytest, and
+# which reaches no package index. jgraph's other dependencies travel as wheels in .whl/ (ignored by
+# git), built here once:
+#
+#   pip wheel --no-deps -w .whl hydra-core==1.3.8 omegaconf==2.3.1 antlr4-python3-runtime==4.9.3
+#
+# then, from the device tool:  run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=600)
+#
+# It installs the wheels, prints the devices, runs the training step's reference tests on the GPU
+# (tests/test_optim.py, tests/test_scorers.py: every operator, comparator and loss against float64
+# references, both row-update paths), then the suite's rows without PBG (ROWS, EDGES to change
+# them). Everything it prints and the suite's CSV rows land in $OUT (devices.txt, tests.txt,
+# suite.txt, suite.csv). Locally, on any backend: OUT=/tmp/gpu_check bash benchmarks/gpu_check.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu_check}
+PY=${PY:-python3}
+ROWS=${ROWS:-d100-dot-softmax d100-dot-ranking d100-complex-softmax d100-dot-softmax-p4 d400-dot-softmax d400-complex-softmax}
+EDGES=${EDGES:-20000000}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+
+if ! $PY -c "import hydra, omegaconf" 2>/dev/null; then
+    $PY -m pip install -q --no-index --no-deps .whl/*.whl || { echo "no wheels in .whl/ (see the header)"; exit 1; }
+fi
+$PY -c "import jax; print('jax', jax.__version__, jax.default_backend(), jax.devices())" 2>&1 | tee "$OUT/devices.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null | tee -a "$OUT/devices.txt"
+
+timeout 240 $PY -m pytest -q -x -p no:cacheprovider tests/test_optim.py tests/test_scorers.py 2>&1 \
+    | tail -15 | tee "$OUT/tests.txt"
+
+before=$(wc -l < benchmarks/results/suite.csv)
+# shellcheck disable=SC2086
+$PY benchmarks/suite.py --rows $ROWS --edges "$EDGES" 2>&1 | tee "$OUT/suite.txt"
+{ head -1 benchmarks/results/suite.csv; tail -n +"$((before + 1))" benchmarks/results/suite.csv; } > "$OUT/suite.csv"
