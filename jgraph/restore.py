@@ -70,8 +70,9 @@ class OpenRun:
     def partition(self, t: int, p: int, centered: bool = True) -> np.ndarray:
         """Rows of partition p of entity type t, in row order (members[p] are their ids); with
         model.center_partitions shifted by the calibrated shifts, or else as `partition_shifts`
-        says (the first call per type then reads every partition of the type once for their
-        means). centered=False: as stored."""
+        says, from the mean rows the partitions were stored with (a checkpoint written without
+        them: the first call per type reads every partition of the type once for its mean).
+        centered=False: as stored."""
         tp = self.layout.types[t]
         data = self.store.read_partition(tp.name, p).result()
         if data is None:
@@ -79,8 +80,10 @@ class OpenRun:
         rows = np.asarray(data[0][: tp.sizes[p]], np.float32)  # bfloat16 tables: as float32
         if centered and self.cfg.model.center_partitions and tp.num_partitions > 1:
             if t not in self._shifts:
-                means = [self.partition(t, q, centered=False).mean(0) if tp.sizes[q] else
-                         np.zeros(rows.shape[1]) for q in range(tp.num_partitions)]
+                stored = [self.store.read_partition_mean(tp.name, q) for q in range(tp.num_partitions)]
+                means = [m if m is not None else
+                         self.partition(t, q, centered=False).mean(0) if tp.sizes[q] else
+                         np.zeros(rows.shape[1]) for q, m in enumerate(stored)]
                 self._shifts[t] = partition_shifts(np.stack(means), tp.sizes)
             rows += self._shifts[t][p]
         return rows

@@ -271,7 +271,7 @@ class Trainer:
 
     def _write_slot(self, t: int, part: int, slot: int) -> None:
         """Write a resident partition: from a copy in the background (prefetching), or else shard
-        by shard straight from the working table, now."""
+        by shard straight from the working table, now; with the mean of its real rows."""
         tp = self.layout.types[t]
         start = self.layout.slot_start[t][slot]
         if self.cfg.storage.prefetch_partitions:
@@ -279,7 +279,7 @@ class Trainer:
             emb, acc = self.get_slot(self.tables, start, rows=tp.capacity, out=buf)
             # reused by the next swap; a type of one partition never swaps (its copy is freed)
             done = (lambda: self.buffers.give(buf)) if tp.num_partitions > 1 else None
-            self.store.write_partition(tp.name, part, emb, acc, done=done)
+            self.store.write_partition(tp.name, part, emb, acc, done=done, count=tp.sizes[part])
             return
         acc = np.asarray(jax.lax.dynamic_slice_in_dim(self.tables.acc, start, tp.capacity))
 
@@ -287,7 +287,7 @@ class Trainer:
             return self.get_slot(self.tables, start + a, rows=b - a)[0]
 
         self.store.write_partition_blocks(tp.name, part, (tp.capacity, self.cfg.model.dimension),
-                                          rows, acc, self.cfg.model.embedding_dtype)
+                                          rows, acc, self.cfg.model.embedding_dtype, tp.sizes[part])
 
     def _params_arrays(self) -> dict[str, np.ndarray]:
         """What a checkpoint saves beside the partitions: the training state and the calibrated

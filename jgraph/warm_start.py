@@ -57,7 +57,8 @@ def warm_start(trainer: Trainer, path: str) -> None:
         for p in range(tp.num_partitions):
             rows = np.zeros((tp.capacity, d), np.float32)
             rows[: tp.sizes[p]] = full[tp.members[p]]
-            store.write_partition(tp.name, p, rows, np.zeros(tp.capacity, np.float32))
+            store.write_partition(tp.name, p, rows, np.zeros(tp.capacity, np.float32),
+                                  count=tp.sizes[p])
     rel = _match(pa.array(ds.relation_names), pa.array(run.ds.relation_names), ds.num_relations,
                  run.ds.num_relations, "relation")
     params = jax.tree_util.tree_map(np.array, trainer.state.params)  # writable copies

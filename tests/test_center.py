@@ -62,6 +62,24 @@ def test_training_evaluation_export_and_evaluate_agree(partitioned_run):
     assert np.linalg.norm(np.stack(raw_means) - full.mean(0), axis=1).max() > 0.05
 
 
+def test_centered_partition_reads_only_itself(partitioned_run):
+    """The training checkpoint stores each partition's mean row, so a centered read loads the one
+    partition asked for (not every partition of the type for the means first) and gives the rows
+    that centering from the rows themselves gives."""
+    d, _ = partitioned_run
+    opened = open_run(str(d))
+    tp = opened.layout.types[0]
+    reads = []
+    read = opened.store.read_partition
+    opened.store.read_partition = lambda *a, **k: reads.append(a) or read(*a, **k)
+    rows = opened.partition(0, 2)
+    assert reads == [("entity", 2)]
+    raw = [opened.partition(0, p, centered=False) for p in range(3)]
+    opened.close()
+    want = partition_shifts(np.stack([r.mean(0) for r in raw]), tp.sizes)[2] + raw[2]
+    np.testing.assert_allclose(rows, want, atol=1e-6)
+
+
 def test_center_partitions_false_reads_the_rows_as_stored(partitioned_run):
     d, m = partitioned_run
     raw = evaluate(str(d), ["test"], ["filtered"], None, ["model.center_partitions=false"])

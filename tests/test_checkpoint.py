@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -119,3 +120,23 @@ def test_corrupt_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "ckpt" / "checkpoint.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="unreadable manifest"):
         CheckpointStore(str(tmp_path / "ckpt"))
+
+
+def test_partitions_are_stored_with_the_mean_of_their_real_rows(tmp_path):
+    """write_partition / write_partition_blocks with `count` store the mean of the first `count`
+    rows (padding excluded, bfloat16 rows as read back); without it, or never written: None."""
+    store = CheckpointStore(str(tmp_path / "c"))
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((10, 3)).astype(np.float32) + 5.0
+    store.write_partition("e", 0, emb, np.zeros(10, np.float32), count=7)
+    half = emb.astype(jnp.bfloat16)
+    store.write_partition_blocks("e", 1, (10, 3), lambda a, b: half[a:b], np.zeros(10, np.float32),
+                                 "bfloat16", count=4)
+    store.write_partition("e", 2, emb, np.zeros(10, np.float32))
+    store.commit({"epoch": 1})
+    np.testing.assert_allclose(store.read_partition_mean("e", 0), emb[:7].astype(np.float64).mean(0),
+                               rtol=1e-6)
+    np.testing.assert_allclose(store.read_partition_mean("e", 1),
+                               half[:4].astype(np.float64).mean(0), rtol=1e-6)
+    assert store.read_partition_mean("e", 2) is None and store.read_partition_mean("e", 3) is None
+    store.close()

@@ -120,12 +120,14 @@ class CheckpointStore:
         return self.table_key(etype, part) is not None
 
     def write_partition(self, etype: str, part: int, emb: np.ndarray, acc: np.ndarray,
-                        done: Callable[[], None] | None = None) -> Future:
+                        done: Callable[[], None] | None = None, count: int | None = None) -> Future:
         """Write a partition for the next version in the background; returns its future.
 
         A later read of the same partition waits for this write. With `max_pending_writes` writes
         already in flight this call waits, so the copies held for writing stay bounded. `done()`
-        runs when the write no longer needs `emb` and `acc` (finished or failed)."""
+        runs when the write no longer needs `emb` and `acc` (finished or failed). count: the
+        partition's real rows (the first `count` of emb; the rest padding), whose mean row is
+        stored beside them (`read_partition_mean`)."""
         key = self.partition_key(etype, part)
         prev = self._futures.get((etype, part))
 
@@ -133,7 +135,7 @@ class CheckpointStore:
             try:
                 if prev is not None:
                     prev.result()  # keep writes of one partition in order
-                self._write_tables(key, emb.shape, str(emb.dtype), lambda a, b: emb[a:b], acc)
+                self._write_tables(key, emb.shape, str(emb.dtype), lambda a, b: emb[a:b], acc, count)
             finally:
                 self._write_slots.release()
                 if done is not None:
@@ -148,24 +150,37 @@ class CheckpointStore:
         return fut
 
     def _write_tables(self, key: str, shape: tuple[int, ...], dtype: str,
-                      emb_block: Callable[[int, int], np.ndarray], acc: np.ndarray) -> None:
-        """A partition's emb (shard by shard from `emb_block`) and acc arrays under `key`, timed."""
+                      emb_block: Callable[[int, int], np.ndarray], acc: np.ndarray,
+                      count: int | None = None) -> None:
+        """A partition's emb (shard by shard from `emb_block`) and acc arrays under `key`, timed;
+        with `count`, also the mean of its first `count` rows (float32 [D], as "mean")."""
         t0 = time.perf_counter()
-        write_blocks(kv.join(self.url, key, "emb"), shape, dtype, emb_block, self._write_context)
+        total = np.zeros(shape[1], np.float64)
+
+        def block(a: int, b: int) -> np.ndarray:
+            rows = emb_block(a, b)
+            if count is not None and a < count:
+                total[:] += np.asarray(rows[: count - a], np.float32).sum(0, dtype=np.float64)
+            return rows
+
+        write_blocks(kv.join(self.url, key, "emb"), shape, dtype, block, self._write_context)
         write_array(kv.join(self.url, key, "acc"), acc, self._write_context)
+        if count is not None:
+            write_array(kv.join(self.url, key, "mean"), (total / max(count, 1)).astype(np.float32),
+                        self._write_context)
         self.io_seconds += time.perf_counter() - t0
 
     def write_partition_blocks(self, etype: str, part: int, shape: tuple[int, int],
                                emb_block: Callable[[int, int], np.ndarray], acc: np.ndarray,
-                               dtype: str = "float32") -> None:
+                               dtype: str = "float32", count: int | None = None) -> None:
         """Write a partition for the next version now, in the caller's thread, one shard of rows at a
         time from `emb_block(start, stop)` (e.g. slices of the working table): no copy of the
-        whole partition is ever held."""
+        whole partition is ever held. count: as in `write_partition`."""
         prev = self._futures.pop((etype, part), None)
         if prev is not None:
             prev.result()
         key = self.partition_key(etype, part)
-        self._write_tables(key, shape, dtype, emb_block, acc)
+        self._write_tables(key, shape, dtype, emb_block, acc, count)
         with self._lock:
             self._pending_tables.setdefault(etype, {})[str(part)] = key
         self.bytes_written += np.dtype(dtype).itemsize * shape[0] * shape[1] + acc.nbytes
@@ -222,6 +237,22 @@ class CheckpointStore:
             return emb, acc
 
         return self._pool.submit(work)
+
+    def read_partition_mean(self, etype: str, part: int) -> np.ndarray | None:
+        """The mean row (float32 [D]) of the newest data of a partition, as its writer stored it;
+        None if it was never written or written without one (checkpoints before the means)."""
+        pending = self._futures.get((etype, part))
+        if pending is not None:
+            pending.result()
+        key = self.table_key(etype, part)
+        if key is None:
+            return None
+        try:
+            return read_array(kv.join(self.url, key, "mean"), self.context)
+        except ValueError as e:
+            if "NOT_FOUND" in str(e):  # tensorstore: no such array
+                return None
+            raise
 
     def partition_key(self, etype: str, part: int) -> str:
         """The key a partition written before the next commit gets (known to every process)."""
