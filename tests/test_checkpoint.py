@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
+from jgraph.storage.checkpoint import CheckpointError, CheckpointStore, column_sum
 
 
 def rows(seed: int, m: int = 5, d: int = 3):
@@ -140,3 +140,9 @@ def test_partitions_are_stored_with_the_mean_of_their_real_rows(tmp_path):
                                half[:4].astype(np.float64).mean(0), rtol=1e-6)
     assert store.read_partition_mean("e", 2) is None and store.read_partition_mean("e", 3) is None
     store.close()
+
+
+@pytest.mark.parametrize("n", [0, 5, 128, 300, 20_000])
+def test_column_sum_is_the_float64_sum(n):
+    x = np.random.default_rng(n).standard_normal((n, 7)).astype(np.float32) + 3.0
+    np.testing.assert_allclose(column_sum(x), x.astype(np.float64).sum(0), rtol=1e-6, atol=1e-9)
