@@ -197,15 +197,20 @@ class CheckpointStore:
             self._pending_tables.setdefault(etype, {})[str(part)] = key
         self.bytes_written += np.dtype(dtype).itemsize * shape[0] * shape[1] + acc.nbytes
 
+    def _written_key(self, etype: str, part: int) -> str | None:
+        """`table_key` once a pending write of the partition has finished (read in the caller's
+        thread)."""
+        pending = self._futures.get((etype, part))
+        if pending is not None:
+            pending.result()
+        return self.table_key(etype, part)
+
     def read_partition_blocks(self, etype: str, part: int
                               ) -> tuple[Iterator[tuple[int, np.ndarray]], np.ndarray] | None:
         """The newest data of a partition as (iterator of (start row, embedding rows) one shard at a
         time, acc [M]), read in the caller's thread (after a pending write of it); None if never
         written."""
-        pending = self._futures.get((etype, part))
-        if pending is not None:
-            pending.result()
-        key = self.table_key(etype, part)
+        key = self._written_key(etype, part)
         if key is None:
             return None
         t0 = time.perf_counter()
@@ -253,10 +258,7 @@ class CheckpointStore:
     def read_partition_mean(self, etype: str, part: int) -> np.ndarray | None:
         """The mean row (float32 [D]) of the newest data of a partition, as its writer stored it;
         None if it was never written or written without one (checkpoints before the means)."""
-        pending = self._futures.get((etype, part))
-        if pending is not None:
-            pending.result()
-        key = self.table_key(etype, part)
+        key = self._written_key(etype, part)
         if key is None:
             return None
         try:
