@@ -26,7 +26,14 @@ import optax
 from jgraph.hashrng import batch_seed, derive
 from jgraph.model import Batch, Layout, Model
 from jgraph.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
-from jgraph.optim import claim_rows, decode_rows, encode_rows, relation_optimizer, sparse_row_adagrad
+from jgraph.optim import (
+    claim_rows,
+    decode_rows,
+    encode_rows,
+    relation_optimizer,
+    row_adagrad,
+    sparse_row_adagrad,
+)
 from jgraph.scorer import negatives_in
 
 Array = Any
@@ -210,8 +217,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
         g_rows [K, D] each row's summed gradient; only `touched` rows (bool [K]; None: all)
         change, and nothing does after a non-finite batch (ok False)."""
         old_acc = tables.acc[:num_rows]
-        acc = old_acc + jnp.mean(g_rows * g_rows, axis=-1)
-        new_emb = rows - lr * g_rows / (jnp.sqrt(acc) + eps)[:, None]
+        new_emb, acc = row_adagrad(rows, old_acc, g_rows, lr, eps)
         new_emb = encode_rows(new_emb, tables.emb.dtype, derive(seed, 2))
         write = ok if touched is None else ok & touched
         return tables._replace(
