@@ -20,6 +20,7 @@ import json
 
 import jax
 from suite import (  # benchmarks/suite.py, beside this script
+    dtype_arguments,
     random_blocks,
     row_config,
     step_arguments,
@@ -38,8 +39,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     step_arguments(p)
     p.add_argument("--top", type=int, default=20)
-    p.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
-    p.add_argument("--embedding-dtype", default="float32", choices=["float32", "bfloat16"])
+    dtype_arguments(p)
     p.add_argument("--trace-dir", default="/tmp/jgraph-step-trace")
     args = p.parse_args()
     load_plugins(["models"])

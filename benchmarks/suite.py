@@ -88,6 +88,14 @@ def step_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uniform", type=int, default=50, help="uniform negatives per chunk and side")
 
 
+def dtype_arguments(p: argparse.ArgumentParser) -> None:
+    """--compute-dtype and --embedding-dtype (suite.py, profile_step.py)."""
+    p.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="model.compute_dtype (the roofline stays the float32 peak)")
+    p.add_argument("--embedding-dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="model.embedding_dtype")
+
+
 def random_blocks(trainer: Trainer, nodes: int, count: int) -> tuple[list[Batch], Layout]:
     """`count` blocks of uniformly random edges (relation 0, seed 0) for `trainer.train_block`
     over a one-partition table of `nodes` rows, and that table's layout. Blocks [S, C, P]."""
@@ -141,10 +149,7 @@ def main() -> None:
     p.add_argument("--nodes", type=int, default=1_000_000)
     p.add_argument("--edges", type=int, default=10_000_000)
     p.add_argument("--pbg-python", help="python of a venv with torchbiggraph: run PBG after each row")
-    p.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"],
-                   help="model.compute_dtype (the roofline stays the float32 peak)")
-    p.add_argument("--embedding-dtype", default="float32", choices=["float32", "bfloat16"],
-                   help="model.embedding_dtype")
+    dtype_arguments(p)
     args = p.parse_args()
     load_plugins(["models"])
     peak = peak_gflops()
