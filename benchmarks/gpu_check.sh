@@ -8,16 +8,22 @@
 #
 # then, from the device tool:  run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=600)
 #
-# It installs the wheels, prints the devices, runs the training step's reference tests on the GPU
-# (tests/test_optim.py, tests/test_scorers.py: every operator, comparator and loss against float64
-# references, both row-update paths), then the suite's rows without PBG (ROWS, EDGES to change
-# them). Everything it prints and the suite's CSV rows land in $OUT (devices.txt, tests.txt,
-# suite.txt, suite.csv). Locally, on any backend: OUT=/tmp/gpu_check bash benchmarks/gpu_check.sh
+# It installs the wheels, prints the devices, then, most important first: the GPU figure
+# (d=100 dot softmax, batches of BIG_BATCHES edges, chunks of 50 as everywhere: a GPU does little
+# with PBG's CPU batch of 1000, where each batch is a few dozen small kernels), the training step's
+# reference tests on the GPU (tests/test_optim.py, tests/test_scorers.py: every operator, comparator
+# and loss against float64 references, both row-update paths), then the suite's rows at batch 1000
+# without PBG (ROWS, EDGES to change them). Everything it prints and the suite's CSV rows land in
+# $OUT (devices.txt, big.txt, tests.txt, suite.txt, suite.csv) as they come, so a run cut short
+# still returns what it did. Locally, on any backend: OUT=/tmp/gpu_check bash benchmarks/gpu_check.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_check}
 PY=${PY:-python3}
 ROWS=${ROWS:-d100-dot-softmax d100-dot-ranking d100-complex-softmax d100-dot-softmax-p4 d400-dot-softmax d400-complex-softmax}
 EDGES=${EDGES:-20000000}
+BIG_ROWS=${BIG_ROWS:-d100-dot-softmax d400-dot-softmax}
+BIG_BATCHES=${BIG_BATCHES:-100000 10000}
+BIG_EDGES=${BIG_EDGES:-100000000}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 
@@ -27,10 +33,18 @@ fi
 $PY -c "import jax; print('jax', jax.__version__, jax.default_backend(), jax.devices())" 2>&1 | tee "$OUT/devices.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null | tee -a "$OUT/devices.txt"
 
-timeout 240 $PY -m pytest -q -x -p no:cacheprovider tests/test_optim.py tests/test_scorers.py 2>&1 \
+before=$(wc -l < benchmarks/results/suite.csv)
+save_csv() { { head -1 benchmarks/results/suite.csv; tail -n +"$((before + 1))" benchmarks/results/suite.csv; } > "$OUT/suite.csv"; }
+for b in $BIG_BATCHES; do
+    # shellcheck disable=SC2086
+    timeout 200 $PY benchmarks/suite.py --rows $BIG_ROWS --edges "$BIG_EDGES" --batch-size "$b" 2>&1 \
+        | tee -a "$OUT/big.txt"
+    save_csv
+done
+
+timeout 180 $PY -m pytest -q -x -p no:cacheprovider tests/test_optim.py tests/test_scorers.py 2>&1 \
     | tail -15 | tee "$OUT/tests.txt"
 
-before=$(wc -l < benchmarks/results/suite.csv)
 # shellcheck disable=SC2086
 $PY benchmarks/suite.py --rows $ROWS --edges "$EDGES" 2>&1 | tee "$OUT/suite.txt"
-{ head -1 benchmarks/results/suite.csv; tail -n +"$((before + 1))" benchmarks/results/suite.csv; } > "$OUT/suite.csv"
+save_csv

@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--loss", default="softmax")
     p.add_argument("--uniform", type=int, default=50)
     p.add_argument("--parts", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
 
@@ -68,7 +69,7 @@ def main() -> None:
         "entities": {"all": {"num_partitions": parts}},
         "relations": [{"name": "edge", "lhs": "all", "rhs": "all", "operator": args.operator}],
         "dimension": args.dim, "comparator": "dot", "loss_fn": args.loss, "margin": 0.1,
-        "num_batch_negs": 50, "num_uniform_negs": args.uniform, "batch_size": 1000,
+        "num_batch_negs": 50, "num_uniform_negs": args.uniform, "batch_size": args.batch_size,
         "num_epochs": 1, "lr": 0.1, "workers": args.workers, "eval_fraction": 0.0,
     })
     compute = []

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgraph.buckets import BucketedEdges, assign_rounds, bucket_order, bucketize
-from jgraph.chunk import Batches, make_batches
+from jgraph.chunk import Batches, block_workers, make_batches
 from jgraph.cluster import Cluster
 from jgraph.config import DistributedConfig, TrainConfig, chunk_size
 from jgraph.data.dataset import Dataset
@@ -382,7 +382,8 @@ class Trainer:
         group = None if self.group_of_rel is None else self.group_of_rel[rel]
         rng = np.random.default_rng([self.cfg.training.seed, seed, *step.bucket])
         b = make_batches(lhs_off, rhs_off, rel, w, group, self.chunk, self.chunks_per_batch,
-                         self.cfg.training.batches_per_dispatch, rng, shift)
+                         self.cfg.training.batches_per_dispatch, rng, shift,
+                         block_workers(jax.default_backend(), len(os.sched_getaffinity(0))))
         return b, Layout(jnp.asarray(layout.lo), jnp.asarray(layout.n))
 
     # ------------------------------------------------------------------ training

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from jgraph.chunk import Shuffle, make_batches
+from jgraph.chunk import Shuffle, block_workers, make_batches
 
 
 class Whole(NamedTuple):
@@ -210,3 +210,26 @@ def test_shuffle_of_domains_beyond_32_bits():
     got = sh(np.ones(10_000, int), np.arange(10_000))
     assert got.min() >= 0 and got.max() < n and np.unique(got).size == got.size
     assert got.max() > 2**32  # the images spread over the whole 64-bit domain
+
+
+def test_blocks_filled_by_several_threads_equal_one_thread():
+    """A block large enough to be split between threads (>= 65,536 slots per thread) comes out the
+    same as filled by one, with several groups, weights and shifts."""
+    e, p, c, s = 150_000, 50, 100, 48  # one block of 240,000 slots: three threads
+    lhs, rhs, rel, weight = _edges(e, 5)
+    shift = (np.arange(5) * 7, np.arange(5) * 11)
+    one, three = (make_batches(lhs, rhs, rel, weight, rel, p, c, s, np.random.default_rng(3), shift,
+                               workers=w) for w in (1, 3))
+    for i in range(one.num_blocks(s)):
+        (a, n), (b, m) = one.block(i, s), three.block(i, s)
+        assert n == m
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    got = one.arrays()[0]
+    np.testing.assert_array_equal(np.sort(got[got >= 0]), np.sort(lhs + shift[0][rel]))
+
+
+def test_block_workers():
+    assert block_workers("cpu", 16) == 1
+    assert block_workers("gpu", 16) == 8
+    assert block_workers("gpu", 2) == 1
