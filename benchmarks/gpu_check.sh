@@ -9,13 +9,15 @@
 # then, from the device tool:  run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=600)
 #
 # It installs the wheels, prints the devices, then, most important first: the issue's GPU figure
-# (d=100 dot softmax, batches of BIG_BATCHES edges, chunks of 50 as everywhere: a GPU does little
-# with PBG's CPU batch of 1000, where each batch is a few dozen small kernels), the training step's
-# reference tests on the GPU (tests/test_optim.py, tests/test_scorers.py: every operator, comparator
-# and loss against float64 references, both row-update paths), then the suite's rows at batch 1000
-# without PBG (ROWS, EDGES to change them). Everything it prints and the suite's CSV rows land in
-# $OUT (devices.txt, big.txt, tests.txt, suite.txt, suite.csv) as they come, so a run cut short
-# still returns what it did. Locally, on any backend: OUT=/tmp/gpu_check bash benchmarks/gpu_check.sh
+# (BIG_ROWS, the d=100 and d=400 dot softmax rows, with batches of BIG_BATCHES edges, chunks of 50
+# as everywhere: PBG's CPU batch of 1000 is a few dozen small kernels, too little work for a GPU),
+# a profile of that step (its kernels' time per batch, benchmarks/profile_step.py), the training
+# step's reference tests on the GPU (tests/test_optim.py, tests/test_scorers.py: every operator,
+# comparator and loss against float64 references, both row-update paths), then the suite's rows
+# at batch 1000 without PBG (ROWS, EDGES to change them). What it prints and the suite's CSV rows
+# land in $OUT (devices.txt, big.txt, profile.txt, tests.txt, suite.txt, suite.csv) as they come,
+# so a run cut short still returns what it did. Locally, on any backend:
+# OUT=/tmp/gpu_check bash benchmarks/gpu_check.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_check}
 PY=${PY:-python3}
@@ -41,6 +43,7 @@ for b in $BIG_BATCHES; do
         | tee -a "$OUT/big.txt"
     save_csv
 done
+timeout 120 $PY benchmarks/profile_step.py --batch-size "${BIG_BATCHES%% *}" --top 25 2>&1 | tee "$OUT/profile.txt"
 
 timeout 180 $PY -m pytest -q -x -p no:cacheprovider tests/test_optim.py tests/test_scorers.py 2>&1 \
     | tail -15 | tee "$OUT/tests.txt"

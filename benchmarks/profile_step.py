@@ -2,6 +2,7 @@
 
     python benchmarks/profile_step.py                       # d=100, dot, softmax, 50 + 50 negatives
     python benchmarks/profile_step.py --dim 400 --operator complex_diagonal --top 30
+    python benchmarks/profile_step.py --batch-size 100000     # on a GPU: its kernels, per stream
 
 Trains the suite's configuration on a random graph (1M nodes) for one block to compile and warm
 up, then traces the next block and prints the XLA operations that took the most time per batch
@@ -44,7 +45,7 @@ def main() -> None:
     args = p.parse_args()
     load_plugins(["models"])
     cfg = row_config(args.dim, args.operator, args.loss, args.uniform, 1, args.compute_dtype,
-                     args.embedding_dtype)
+                     args.embedding_dtype, args.batch_size)
     trainer = Trainer(cfg, random_dataset(args.nodes, 100_000), CheckpointStore("memory://"))
     blocks, layout = random_blocks(trainer, args.nodes, 1)
     s = cfg.training.batches_per_dispatch
@@ -58,8 +59,17 @@ def main() -> None:
     jax.profiler.stop_trace()
     trainer.close()
     path = sorted(glob.glob(f"{args.trace_dir}/plugins/profile/*/*.trace.json.gz"))[-1]
-    events = [e for e in json.load(gzip.open(path))["traceEvents"]
-              if e.get("ph") == "X" and not any(e["name"].startswith(x) or x in e["name"] for x in SKIP)]
+    trace = json.load(gzip.open(path))["traceEvents"]
+    # an accelerator's kernels are events of its own process ("/device:GPU:0", streams as threads);
+    # on the CPU backend, the host's XLA threads are the device
+    procs = {e["pid"]: e["args"]["name"] for e in trace
+             if e.get("ph") == "M" and e.get("name") == "process_name"}
+    device = {pid for pid, name in procs.items() if name.startswith("/device:")}
+    events = [e for e in trace
+              if e.get("ph") == "X" and (not device or e.get("pid") in device)
+              and not any(e["name"].startswith(x) or x in e["name"] for x in SKIP)]
+    if device:
+        print("device events of", ", ".join(sorted(procs[pid] for pid in device)))
     per_op, per_thread = collections.Counter(), collections.Counter()
     for e in events:
         per_op[e["name"]] += e["dur"]

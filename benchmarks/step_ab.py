@@ -45,7 +45,8 @@ def main() -> None:
     trainers = {}
     for v in args.variants:
         compute, embedding, *update = v.split("/")
-        cfg = row_config(args.dim, args.operator, args.loss, args.uniform, 1, compute, embedding)
+        cfg = row_config(args.dim, args.operator, args.loss, args.uniform, 1, compute, embedding,
+                         args.batch_size)
         cfg.training.row_update = update[0] if update else "auto"
         trainers[v] = Trainer(cfg, random_dataset(args.nodes, 100_000), CheckpointStore("memory://"))
     blocks, layout = random_blocks(trainers[args.variants[0]], args.nodes, 4)

@@ -88,6 +88,7 @@ def step_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--operator", default="none")
     p.add_argument("--loss", default="softmax")
     p.add_argument("--uniform", type=int, default=50, help="uniform negatives per chunk and side")
+    p.add_argument("--batch-size", type=int, default=1000, help="edges per batch (chunks of 50)")
 
 
 def dtype_arguments(p: argparse.ArgumentParser) -> None:

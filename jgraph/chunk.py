@@ -17,6 +17,7 @@ A block is filled by compiled loops (numba, `_fill`), by several threads beside 
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -243,13 +244,15 @@ def make_batches(
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
     """A process-wide pool of n block-filling threads."""
-    if n not in _POOLS:
-        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="jgraph-fill")
-    return _POOLS[n]
+    with _POOLS_LOCK:
+        if n not in _POOLS:
+            _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="jgraph-fill")
+        return _POOLS[n]
 
 
 def block_workers(backend: str, cores: int) -> int:
