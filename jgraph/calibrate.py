@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from jgraph.model import Model
+from jgraph.scorer import float32_matmuls
 
 BATCH = 500  # training edges per step
 LR = 3e-3  # Adam
@@ -79,6 +80,7 @@ def fit_partition_shifts(model: Model, params: dict, emb: Any, offsets: np.ndarr
     def step_for(pair):
         if pair not in steps_of:
             @jax.jit
+            @float32_matmuls
             def step(shifts, state, table, h, r, t):
                 value, grad = jax.value_and_grad(loss)(shifts, table, pair, h, r, t)
                 updates, state = opt.update(grad, state, shifts)
@@ -94,7 +96,7 @@ def fit_partition_shifts(model: Model, params: dict, emb: Any, offsets: np.ndarr
         for g in np.unique(group[probe]):
             idx = probe[group[probe] == g]
             if pairs[g] not in losses_of:
-                losses_of[pairs[g]] = jax.jit(partial(loss, pair=pairs[g]))
+                losses_of[pairs[g]] = jax.jit(float32_matmuls(partial(loss, pair=pairs[g])))
             total += float(losses_of[pairs[g]](shifts, emb, h=jnp.asarray(lhs[idx]),
                                                r=jnp.asarray(rel[idx]), t=jnp.asarray(rhs[idx]))) * idx.size
         return total / probe.size

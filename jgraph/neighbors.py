@@ -25,6 +25,7 @@ import numpy as np
 from jgraph.export import effective_rows
 from jgraph.predict import UnknownName, entity_label, find_id
 from jgraph.restore import OpenRun, open_run
+from jgraph.scorer import float32_matmuls
 
 ANN_METRICS = {"dot": "ip", "cos": "cos", "l2": "l2sq", "squared_l2": "l2sq"}
 
@@ -38,6 +39,7 @@ class Neighbor:
 
 
 @partial(jax.jit, static_argnames=("comparator", "k"))
+@float32_matmuls
 def _top(comparator, x, rows, banned, *, k):
     scores = comparator.neg(comparator.prepare(x)[None], comparator.prepare(rows)[None])[0, 0]
     return jax.lax.top_k(jnp.where(banned, -jnp.inf, scores), k)

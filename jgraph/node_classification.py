@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jgraph.scorer import float32_matmuls
+
 DEFAULT_FRACTIONS = (0.1, 0.5, 0.9)
 _norm = getattr(optax.tree_utils, "tree_norm", None) or optax.tree_utils.tree_l2_norm
 
@@ -57,6 +59,7 @@ def read_labels(path: str | Path, names: list[str]) -> tuple[np.ndarray, list[st
 
 
 @partial(jax.jit, static_argnames=("max_steps",))
+@float32_matmuls
 def fit_one_vs_rest(x: jax.Array, y: jax.Array, c: float = 1.0, max_steps: int = 500, tol: float = 1e-5
                     ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One-vs-rest logistic regression, all labels at once: minimizes, per label,

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jgraph.restore import OpenRun, open_run
+from jgraph.scorer import float32_matmuls
 
 
 class UnknownName(KeyError):
@@ -87,6 +88,7 @@ def _renorm(run: OpenRun, rows: np.ndarray) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("model", "side", "k"))
+@float32_matmuls
 def _top(model, params, fixed, fixed_type, rel, cands, cand_type, banned, *, side, k):
     scores = model.query_scores(params, fixed, fixed_type, rel, cands, cand_type, side)[0]
     scores = jnp.where(banned, -jnp.inf, scores)

@@ -8,6 +8,7 @@ R relations.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -77,6 +78,23 @@ REGULARIZERS: Registry[Regularizer] = Registry("regularizer")
 
 
 _NEG_DTYPE: ContextVar[Any] = ContextVar("jgraph_negatives_dtype", default=None)
+
+
+def float32_matmuls(fn: Callable) -> Callable:
+    """`fn` with its float32 matrix products computed in float32 (traced under
+    jax.default_matmul_precision("float32")). JAX's default lets a recent NVIDIA GPU multiply
+    float32 in TensorFloat32 (10-bit mantissas), so the same run would score differently on a GPU
+    than on a CPU; jgraph's float32 is float32 on every backend (products of bfloat16 operands,
+    model.compute_dtype=bfloat16, stay bfloat16 products summed in float32). On the CPU backend the
+    compiled step is the same program either way. Every jitted function of jgraph that multiplies
+    embeddings is wrapped in it."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with jax.default_matmul_precision("float32"):
+            return fn(*args, **kwargs)
+
+    return wrapped
 
 
 @contextmanager

@@ -34,7 +34,7 @@ from jgraph.optim import (
     row_adagrad,
     sparse_row_adagrad,
 )
-from jgraph.scorer import negatives_in
+from jgraph.scorer import float32_matmuls, negatives_in
 
 Array = Any
 
@@ -296,6 +296,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
         return TrainState(state.step + 1, state.key, params, opt_state), tables, stats
 
     @partial(jax.jit, donate_argnums=(0, 1))
+    @float32_matmuls
     def train_block(state: TrainState, tables: Tables, block: Batch, num_batches: Array,
                     layout: Layout):
         def body(i, carry):
@@ -323,6 +324,7 @@ def make_query_ranks(model: Model, ties: str):
     """
 
     @partial(jax.jit, static_argnames=("num_cands", "side"))
+    @float32_matmuls
     def ranks(params, emb, fixed_ids, rel, cand_lo, target, filter_q, filter_c, valid, excluded, *,
               num_cands, side):
         types = jnp.asarray(model.relation_types)[rel]  # [B, 2]
@@ -362,6 +364,7 @@ def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int
     """
 
     @jax.jit
+    @float32_matmuls
     def ranks(params, emb, batch: Batch, layout: Layout, key):
         if neg.all_negs:  # (max_norm: the caller renormalises emb once)
             rows, ids = emb, None

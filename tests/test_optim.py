@@ -10,6 +10,8 @@ engine gathers unique rows instead) and applies the dense update, batch after ba
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -265,6 +267,28 @@ def test_train_block_matches_dense_reference(compiled, num_batches):
     np.testing.assert_allclose(float(stats["reg"]), want_stats["reg"], rtol=1e-4, atol=1e-6)
     assert float(stats["count"]) == want_stats["count"] == [5.0, 11.0][num_batches - 1]
     assert float(stats["nonfinite"]) == 0.0
+
+
+def float32_dot_precisions(lowered_text: str) -> list[str]:
+    """The precision of every dot_general with float32 operands in a lowered StableHLO text."""
+    out = []
+    for line in lowered_text.splitlines():
+        if "stablehlo.dot_general" in line and re.search(r"\(tensor<[^>]*xf32>, tensor<[^>]*xf32>\)", line):
+            m = re.search(r"precision = \[(\w+), (\w+)\]", line)
+            out.append(m.group(1) if m else "unspecified")
+    return out
+
+
+def test_train_block_multiplies_float32_in_float32(compiled):
+    """Every float32 product of the step is traced at HIGHEST precision, even under a default that
+    asks for less (JAX's own default lets recent GPUs use TensorFloat32)."""
+    cfg, model, train_block = compiled
+    state, emb, acc = _start(model, seed=3)
+    block = Batch(*(jnp.asarray(a) for a in BLOCK))
+    with jax.default_matmul_precision("bfloat16"):
+        text = train_block.lower(state, _tables(emb, acc), block, jnp.int32(1), LAYOUT).as_text()
+    got = float32_dot_precisions(text)
+    assert got and set(got) == {"HIGHEST"}, got
 
 
 def test_first_relation_step_is_sign_of_gradient(compiled):

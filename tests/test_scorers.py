@@ -28,7 +28,7 @@ import pytest
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.model import Batch, Model
-from jgraph.scorer import COMPARATORS, OPERATORS, comparator_for, neg_dot, negatives_in
+from jgraph.scorer import COMPARATORS, OPERATORS, comparator_for, float32_matmuls, neg_dot, negatives_in
 
 D, R = 6, 3  # dimension (even, for complex operators), relations
 C, P, U, K = 2, 4, 3, 5  # chunks, positives per chunk, uniform negatives per chunk, table rows
@@ -496,3 +496,22 @@ def test_bfloat16_negatives_match_reference(comparator):
             sel = valid[rows]
             np.testing.assert_allclose(np.asarray(got.neg)[rows][sel], neg[rows][sel], rtol=2e-2,
                                        atol=2e-2 * np.abs(neg[rows][sel]).max(), err_msg=extra)
+
+
+def test_float32_matmuls_sets_the_precision_of_what_it_traces():
+    """Wrapped, a float32 product is traced at HIGHEST precision whatever the default (a product of
+    bfloat16 operands is marked too; it has nothing finer to be computed in); unwrapped, the default
+    applies (the wrapper is what changes it)."""
+    a = jnp.ones((4, 8), jnp.float32)
+
+    def f(x, y):
+        return x @ y.T, x.astype(jnp.bfloat16) @ y.T.astype(jnp.bfloat16)
+
+    with jax.default_matmul_precision("bfloat16"):
+        wrapped = jax.jit(float32_matmuls(f)).lower(a, a).as_text()
+        plain = jax.jit(f).lower(a, a).as_text()
+    dots = [line for line in wrapped.splitlines() if "dot_general" in line]
+    assert len(dots) == 2
+    assert "precision = [HIGHEST, HIGHEST]" in dots[0] and "xf32>, tensor" in dots[0]
+    assert "xbf16>, tensor" in dots[1]
+    assert "HIGHEST" not in plain
