@@ -53,8 +53,13 @@ def uncommitted_write_started(ckpt: Path, version: int) -> bool:
     return any(int(v.name[1:]) > version for v in tables.glob("*/*/v*"))
 
 
-@pytest.mark.parametrize("mode, seed", [("random", 0), ("random", 1), ("random", 2), ("in-write", 3),
-                                        ("in-write", 4)])
+# one kill of each kind in CI (about 35 s each on 2 cores); three more with -m slow
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize("mode, seed", [("random", 0), pytest.param("random", 1, marks=SLOW),
+                                        pytest.param("random", 2, marks=SLOW), ("in-write", 3),
+                                        pytest.param("in-write", 4, marks=SLOW)])
 def test_sigkill_then_resume(tmp_path, mode, seed):
     ckpt, first, second = tmp_path / "ckpt", tmp_path / "first", tmp_path / "second"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
