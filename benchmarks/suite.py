@@ -15,8 +15,12 @@ speed drifts by up to 2x over minutes, so a figure from another hour says little
 row, and the ratios compare wall with wall and training steps with PBG's own per-bucket compute
 time. Roofline: a scoring matmul is 2 FLOPs per multiply-add; each positive
 is scored against N negatives per side, forward and backward (x3), so about 12 * N * D FLOPs per
-edge; the peak is measured here with a large fp32 matmul. Rows are appended to
-benchmarks/results/suite.csv.
+edge; the peak is measured here with a large fp32 matmul. Row bound: the step also reads and
+writes every table row it touches (each edge's two rows, and its share of the chunk's uniform
+negatives: 2 + 2 * U / 50 rows per edge); the suite times a jitted loop that does only that (gather
+4000 random rows of a table of --nodes rows, for partitioned rows too; write them back, donated)
+and reports the row's edges/s as a share of that bound, the memory side of the roofline (peak RSS
+is each row's own). Rows are appended to benchmarks/results/suite.csv (--out).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import argparse
 import json
 import platform
 import subprocess
+import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -34,7 +40,7 @@ import numpy as np
 
 from jgraph.config import TrainConfig
 from jgraph.data.generate import random_dataset
-from jgraph.memory import peak_rss_mib
+from jgraph.memory import peak_rss_mib, reset_peak_rss
 from jgraph.model import Batch
 from jgraph.partition import Layout
 from jgraph.report import append_csv
@@ -63,6 +69,43 @@ def peak_gflops() -> float:
     for _ in range(5):
         f(a).block_until_ready()
     return 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
+
+
+def row_traffic_ns(nodes: int, dim: int, rows: int = 4000, iters: int = 100) -> float:
+    """Nanoseconds to gather one random row of a [nodes + 1, dim] float32 table and write it back:
+    a jitted loop of `iters` x (gather `rows` random rows, scale, scatter them back) on a donated
+    table, as a step touches its rows (best of three). The step's memory side, without its math."""
+    table = jnp.ones((nodes + 1, dim), jnp.float32)
+    ids = jnp.asarray(np.random.default_rng(1).integers(0, nodes, (iters, rows)), jnp.int32)
+
+    @partial(jax.jit, donate_argnums=0)
+    def loop(table, ids):
+        def body(k, table):
+            r = table.at[ids[k]].get(mode="promise_in_bounds")
+            return table.at[ids[k]].set(r * 0.999, mode="promise_in_bounds")
+        return jax.lax.fori_loop(0, iters, body, table)
+
+    table = loop(table, ids).block_until_ready()
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        table = loop(table, ids).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return best / (iters * rows) * 1e9
+
+
+def row_traffic_ns_apart(nodes: int, dim: int) -> float:
+    """row_traffic_ns in a child process, so its table leaves the suite's peak RSS alone."""
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"from suite import row_traffic_ns; print(row_traffic_ns({nodes}, {dim}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def rows_per_edge(uniform: int, chunk: int = 50) -> float:
+    """Table rows a training edge touches: its two entities and, per side, its share of the
+    chunk's `uniform` negatives (batch negatives reuse the chunk's own rows)."""
+    return 2 + 2 * uniform / chunk
 
 
 def row_config(dim: int, op: str, loss: str, uniform: int, parts: int,
@@ -123,6 +166,7 @@ def train_block(trainer: Trainer, block: Batch, layout: Layout) -> int:
 def run_row(name: str, nodes: int, edges: int, compute_dtype: str = "float32",
             embedding_dtype: str = "float32", batch_size: int = 1000) -> dict:
     dim, op, loss, uniform, parts, pbg = ROWS[name]
+    reset_peak_rss()  # the row's own peak, not an earlier row's
     cfg = row_config(dim, op, loss, uniform, parts, compute_dtype, embedding_dtype, batch_size)
     trainer = Trainer(cfg, random_dataset(nodes, edges), CheckpointStore("memory://"))
     compile_s = trainer.compile()
@@ -155,14 +199,16 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=1000,
                    help="edges per batch (chunks of 50 stay): an accelerator wants far more than "
                         "PBG's CPU table (the issue's PBG figures are for 1000)")
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "suite.csv",
+                   help="the CSV the rows are appended to")
     dtype_arguments(p)
     args = p.parse_args()
     load_plugins(["models"])
     peak = peak_gflops()
     print(f"fp32 matmul peak here: {peak:.0f} GFLOP/s ({jax.default_backend()})", flush=True)
-    out = Path(__file__).parent / "results" / "suite.csv"
     head = ("row", "wall e/s", "steps e/s", "PBG", "x PBG", "PBG steps", "x steps", "roofline",
-            "compile", "RSS")
+            "row bound", "compile", "RSS")
+    row_ns: dict[int, float] = {}
     print(f"{head[0]:22s} " + " ".join(f"{h:>9s}" for h in head[1:]))
     for name in args.rows:
         r = run_row(name, args.nodes, args.edges, args.compute_dtype, args.embedding_dtype,
@@ -173,6 +219,12 @@ def main() -> None:
             r["pbg"] = None  # the issue's figures are for batches of 1000
         pbg = side["wall"] if side else r["pbg"]  # else the issue's figure for this machine
         roof = r["edges_per_s"] * r["flops_per_edge"] / (peak * 1e9)
+        dim, uniform = ROWS[name][0], ROWS[name][3]
+        if dim not in row_ns:
+            row_ns[dim] = row_traffic_ns_apart(args.nodes, dim)
+            print(f"row traffic at d={dim}: {row_ns[dim]:.0f} ns per row (gather + write back)",
+                  flush=True)
+        row_bound = 1e9 / (row_ns[dim] * rows_per_edge(uniform))  # edges/s
 
         def k(x):
             return f"{x / 1e3:,.0f}k" if x else "-"
@@ -183,17 +235,20 @@ def main() -> None:
         print(f"{name:22s} {k(r['edges_per_s']):>9s} {k(r['steps_per_s']):>9s} {k(pbg):>9s} "
               f"{ratio(r['edges_per_s'], pbg):>9s} {k(side and side['compute']):>9s} "
               f"{ratio(r['steps_per_s'], side and side['compute']):>9s} {roof:>9.0%} "
+              f"{r['edges_per_s'] / row_bound:>9.0%} "
               f"{r['compile_s']:>8.1f}s {r['rss_mib']:>7,.0f}MB", flush=True)
-        append_csv(out, ["time", "host", "backend", "row", "nodes", "edges", "edges_per_s",
-                         "pbg_edges_per_s", "roofline_share", "peak_gflops", "compile_s", "peak_rss_mib",
-                         "steps_edges_per_s", "pbg_side_wall_edges_per_s", "pbg_side_compute_edges_per_s",
-                         "compute_dtype", "embedding_dtype", "batch_size"],
+        header = ["time", "host", "backend", "row", "nodes", "edges", "edges_per_s", "pbg_edges_per_s",
+                  "roofline_share", "peak_gflops", "compile_s", "peak_rss_mib", "steps_edges_per_s",
+                  "pbg_side_wall_edges_per_s", "pbg_side_compute_edges_per_s", "compute_dtype",
+                  "embedding_dtype", "batch_size", "row_ns", "row_bound_share"]
+        append_csv(args.out, header,
                    [time.strftime("%Y-%m-%dT%H:%M:%S"), platform.node(), jax.default_backend(), name,
                     args.nodes, args.edges, round(r["edges_per_s"]), r["pbg"] or "", round(roof, 3),
                     round(peak), round(r["compile_s"], 2), round(r["rss_mib"]),
                     round(r["steps_per_s"]), round(side["wall"]) if side else "",
                     round(side["compute"]) if side else "", args.compute_dtype, args.embedding_dtype,
-                    args.batch_size])
+                    args.batch_size, round(row_ns[dim], 1),
+                    round(r["edges_per_s"] / row_bound, 3)])
 
 
 if __name__ == "__main__":

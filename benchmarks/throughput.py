@@ -23,7 +23,7 @@ from pathlib import Path
 
 from jgraph.config import TrainConfig
 from jgraph.data.generate import random_dataset
-from jgraph.memory import peak_rss_mib
+from jgraph.memory import peak_rss_mib, reset_peak_rss
 from jgraph.report import append_csv
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train import load_plugins
@@ -72,6 +72,7 @@ def main() -> None:
             else [(args.dim, args.operator)])
     out = Path(__file__).parent / "results" / "throughput.csv"
     for dim, op in runs:
+        reset_peak_rss()  # each configuration's own peak
         r = measure(args, dim, op, args.comparator, args.loss)
         rss = peak_rss_mib()
         print(f"d={dim} operator={op} comparator={args.comparator} loss={args.loss} {args.dtype}: "

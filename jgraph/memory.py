@@ -24,6 +24,18 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reset_peak_rss() -> bool:
+    """Lower the peak that peak_rss_mib reports to the present RSS (Linux: writes 5 to
+    /proc/self/clear_refs), so a benchmark row's peak is its own, not its predecessors'. False
+    where that is not possible (peak_rss_mib then stays the process's lifetime peak)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def aligned_empty(shape: tuple[int, ...], dtype, align: int = ALIGN) -> np.ndarray:
     """An uninitialised C-order array whose data starts at a multiple of `align` bytes.
 

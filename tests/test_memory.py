@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgraph.memory import back_with_huge_pages
+from jgraph.memory import back_with_huge_pages, peak_rss_mib, reset_peak_rss
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise huge pages: Linux only")
@@ -27,3 +27,14 @@ def test_fresh_zero_table_keeps_its_values_and_takes_writes():
     np.testing.assert_array_equal(got[::7], rows)
     assert not got[1::7].any()
     assert not back_with_huge_pages(jnp.zeros((10,), jnp.float32))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/clear_refs: Linux only")
+def test_reset_peak_rss_forgets_a_freed_peak():
+    """A benchmark row's peak RSS is its own: after a 400 MB array is freed and the peak reset,
+    the reported peak is back near the present RSS."""
+    big = np.ones(100_000_000, np.float32)  # 400 MB, touched
+    high = peak_rss_mib()
+    del big
+    assert reset_peak_rss()
+    assert peak_rss_mib() < high - 300

@@ -1,0 +1,33 @@
+"""The speed suite runs end to end (tiny graph) and records what it measured."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_suite_rows_reach_the_csv(tmp_path):
+    out = tmp_path / "suite.csv"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--nodes", "3000", "--edges", "20000",
+           "--rows", "d100-dot-softmax", "d100-dot-softmax-p4", "--out", str(out)]
+    printed = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert "row traffic at d=100" in printed
+    rows = list(csv.DictReader(open(out)))
+    assert [r["row"] for r in rows] == ["d100-dot-softmax", "d100-dot-softmax-p4"]
+    for r in rows:
+        assert r["edges"] == "20000" and float(r["edges_per_s"]) > 0
+        assert float(r["row_ns"]) > 0 and float(r["row_bound_share"]) > 0
+        assert float(r["roofline_share"]) > 0
+        assert r["pbg_edges_per_s"] in ("166000", "252000")  # the issue's figures for these rows
+
+
+def test_rows_per_edge():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from suite import rows_per_edge
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert rows_per_edge(50) == 4  # two entities + one uniform negative per side
+    assert rows_per_edge(1000) == 42
