@@ -14,7 +14,7 @@ def test_suite_rows_reach_the_csv(tmp_path):
            "--rows", "d100-dot-softmax", "d100-dot-softmax-p4", "--out", str(out)]
     printed = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert "row traffic at d=100" in printed
-    rows = list(csv.DictReader(open(out)))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert [r["row"] for r in rows] == ["d100-dot-softmax", "d100-dot-softmax-p4"]
     for r in rows:
         assert r["edges"] == "20000" and float(r["edges_per_s"]) > 0
