@@ -4,7 +4,7 @@
     python benchmarks/distributed.py --procs 1 2 --nodes 200000 --edges 2000000
 
 A prepared dataset (8 partitions, 64 buckets) is generated once; each process count trains one
-epoch with `python -m jgraph.launch` (rounds of disjoint buckets, partitions exchanged through
+epoch with `python -m jgraph.cli.launch` (rounds of disjoint buckets, partitions exchanged through
 the shared checkpoint, one commit per round). Printed: total wall time of the epoch, buckets per
 second per process, edges/s. On a 2-core machine 4 processes share 2 cores, so this shows the
 protocol's overhead, not a speed-up. Rows are appended to benchmarks/results/distributed.csv.
@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from jgraph.cli.launch import launch
 from jgraph.data.generate import random_prepared
-from jgraph.launch import launch
-from jgraph.report import append_csv
+from jgraph.lab.report import append_csv
 
 
 def main() -> None:

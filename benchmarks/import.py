@@ -1,4 +1,4 @@
-"""Streaming import at scale: edges/s and peak RSS of `python -m jgraph.data.import`.
+"""Streaming import at scale: edges/s and peak RSS of `python -m jgraph.cli.import_edges`.
 
     python benchmarks/import.py                                    # 10M and 100M edges, 4M entities
     python benchmarks/import.py --edges 1000000 --entities 100000  # a quick one
@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jgraph.data.freebase import mids
-from jgraph.report import append_csv
+from jgraph.lab.report import append_csv
 
 
 def generate(path: Path, edges: int, entities: int, relations: int, fmt: str, seed: int = 0) -> None:
@@ -68,7 +68,7 @@ def generate(path: Path, edges: int, entities: int, relations: int, fmt: str, se
 
 
 def run_import(src: Path, out: Path, parts: int, extra: list[str]) -> tuple[dict, float]:
-    cmd = [sys.executable, "-m", "jgraph.data.import", str(out), "--train", str(src),
+    cmd = [sys.executable, "-m", "jgraph.cli.import_edges", str(out), "--train", str(src),
            "--partitions", str(parts), "--overwrite", *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from jgraph.data.generate import random_prepared
-from jgraph.report import append_csv
+from jgraph.lab.report import append_csv
 
 
 def train(root: str, name: str, parts: int, dim: int, out: str, every: int, prefetch: bool = True,

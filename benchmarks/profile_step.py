@@ -28,10 +28,10 @@ from suite import (  # benchmarks/suite.py, beside this script
     train_block,
 )
 
+from jgraph.assembly import load_plugins
 from jgraph.data.generate import random_dataset
 from jgraph.storage.checkpoint import CheckpointStore
-from jgraph.train import load_plugins
-from jgraph.trainer import Trainer
+from jgraph.train.trainer import Trainer
 
 SKIP = ("$", "Thunk", "Threadpool", "Pjit", "PjRt", "end:", "while")
 

@@ -38,15 +38,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jgraph.assembly import load_plugins
 from jgraph.config import TrainConfig
+from jgraph.core.model import Batch
 from jgraph.data.generate import random_dataset
+from jgraph.lab.report import append_csv
 from jgraph.memory import peak_rss_mib, reset_peak_rss
-from jgraph.model import Batch
-from jgraph.partition import Layout
-from jgraph.report import append_csv
+from jgraph.plan.partition import Layout
 from jgraph.storage.checkpoint import CheckpointStore
-from jgraph.train import load_plugins
-from jgraph.trainer import Trainer
+from jgraph.train.trainer import Trainer
 
 ROWS = {  # name: (dimension, operator, loss, uniform negatives, partitions, PBG edges/s or None)
     "d100-dot-softmax": (100, "none", "softmax", 50, 1, 166_000),

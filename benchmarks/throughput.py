@@ -21,13 +21,13 @@ import sys
 import time
 from pathlib import Path
 
+from jgraph.assembly import load_plugins
 from jgraph.config import TrainConfig
 from jgraph.data.generate import random_dataset
+from jgraph.lab.report import append_csv
 from jgraph.memory import peak_rss_mib, reset_peak_rss
-from jgraph.report import append_csv
 from jgraph.storage.checkpoint import CheckpointStore
-from jgraph.train import load_plugins
-from jgraph.trainer import Trainer
+from jgraph.train.trainer import Trainer
 
 
 def measure(args, dim: int, operator: str, comparator: str, loss: str) -> dict:

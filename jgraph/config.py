@@ -146,11 +146,11 @@ class TrainingConfig:
     #   negatives on a small graph); auto: dense exactly then. Same result either way
     num_edge_chunks: int = 1  # each epoch = this many passes over all buckets, a slice of each
     calibration_steps: int = 100  # with partitions, after training: fit one shift per partition
-    #   with the softmax over every entity (jgraph/calibrate.py; training edges in memory, one
+    #   with the softmax over every entity (jgraph/train/calibrate.py; training edges in memory, one
     #   process); read out instead of plain centering. 0 = off
     seed: int = 0
     rng_impl: str = "threefry"  # the run's jax PRNG key: threefry | rbg | unsafe_rbg; its bits seed each
-    #                            batch's hashed draws (negatives, rounding: jgraph.hashrng)
+    #                            batch's hashed draws (negatives, rounding: jgraph.core.hashrng)
     log_every_dispatches: int = 20  # pull metrics to the host (and check for NaN) this often
     progress: bool = True  # tqdm progress bar
     tensorboard: bool = False  # also TensorBoard event files in <run dir>/tensorboard (tensorboardX)
@@ -158,7 +158,7 @@ class TrainingConfig:
 
 @dataclass
 class EvalConfig:
-    """Link-prediction evaluation (ties: see jgraph/metrics.py)."""
+    """Link-prediction evaluation (ties: see jgraph/core/metrics.py)."""
 
     splits: list[str] = field(default_factory=lambda: ["valid", "test"])
     protocols: list[str] = field(default_factory=lambda: ["filtered"])  # raw | filtered | sampled

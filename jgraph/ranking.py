@@ -2,7 +2,7 @@
 
 Full ranking scores every query (h, r, ?) and (?, r, t) against every entity of the replaced side's
 type, with the training scorer. Filtered: the other true answers known from train + valid + test
-are removed before ranking (see jgraph/metrics.py for ties and AUC). Sampled: each positive is
+are removed before ranking (see jgraph/core/metrics.py for ties and AUC). Sampled: each positive is
 ranked among batch + uniform negatives drawn as in training (for graphs too large to rank against
 every entity); ties there default to the same rule.
 """
@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgraph.chunk import make_batches
 from jgraph.config import EvalConfig
+from jgraph.core.metrics import SIDES, RankSums, auc_from_rank, combine
+from jgraph.core.model import Batch, Layout, Model
+from jgraph.core.step import NegativeSpec, make_query_ranks, make_sampled_ranks
 from jgraph.data.dataset import Dataset, Edges
-from jgraph.metrics import SIDES, RankSums, auc_from_rank, combine
-from jgraph.model import Batch, Layout, Model
-from jgraph.step import NegativeSpec, make_query_ranks, make_sampled_ranks
+from jgraph.plan.batches import make_batches
 
 
 def eval_edges(ds: Dataset, split: str, max_edges: int | None, seed: int) -> Edges:

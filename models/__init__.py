@@ -6,7 +6,7 @@ losses      ranking, logistic, softmax
 regularizers n3
 
 A new scorer is one module here (or anywhere listed in the config's `plugins`) that registers into
-`jgraph.scorer`'s registries, plus a yaml under conf/.
+`jgraph.core.scorer`'s registries, plus a yaml under conf/.
 """
 
 from models import comparators, losses, operators, regularizers  # noqa: F401  (registration)

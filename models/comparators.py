@@ -1,12 +1,12 @@
 """Comparators (PBG `model.py` semantics). pos: [C, P, D] x [C, P, D] -> [C, P];
-neg: [C, P, D] x [C, N, D] -> [C, P, N] (the products by `jgraph.scorer.neg_dot`, in bfloat16
+neg: [C, P, D] x [C, N, D] -> [C, P, N] (the products by `jgraph.core.scorer.neg_dot`, in bfloat16
 where model.compute_dtype asks for it)."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jgraph.scorer import COMPARATORS, Comparator, neg_dot
+from jgraph.core.scorer import COMPARATORS, Comparator, neg_dot
 
 
 def _identity(x):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jgraph.scorer import LOSSES, Loss
+from jgraph.core.scorer import LOSSES, Loss
 
 _MASKED = -1e9  # the score PBG gives ignored negatives; finite, so no NaN in gradients
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jgraph.scorer import OPERATORS, Operator
+from jgraph.core.scorer import OPERATORS, Operator
 
 
 def _no_params(num_relations: int, dim: int) -> dict:

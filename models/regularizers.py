@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jgraph.scorer import REGULARIZERS, Regularizer
+from jgraph.core.scorer import REGULARIZERS, Regularizer
 
 
 def _n3(x, complex_: bool):

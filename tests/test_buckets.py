@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jgraph.buckets import ORDERS, bucket_order, bucketize
-from jgraph.partition import TypePartitions
+from jgraph.plan.buckets import ORDERS, bucket_order, bucketize
+from jgraph.plan.partition import TypePartitions
 
 SQUARE = [(p, p) for p in range(1, 7)]
 RECTANGULAR = [(1, 3), (3, 1), (2, 5), (5, 2), (4, 3)]

@@ -1,4 +1,4 @@
-"""Partition calibration (jgraph/calibrate.py): after training with partitions, one shift per
+"""Partition calibration (jgraph/train/calibrate.py): after training with partitions, one shift per
 partition is fitted with the softmax over every entity of the type; evaluation, export and the
 evaluate CLI read the rows with the saved shifts."""
 
@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from test_train import cfg_of
 
-from jgraph.calibrate import fit_partition_shifts
+from jgraph.assembly import load_plugins
+from jgraph.cli.evaluate import evaluate
 from jgraph.data.dataset import load_dataset
-from jgraph.evaluate import evaluate
-from jgraph.restore import load_run, open_run
 from jgraph.storage.checkpoint import CheckpointStore
-from jgraph.train import load_plugins, run
-from jgraph.trainer import Trainer
+from jgraph.train.calibrate import fit_partition_shifts
+from jgraph.train.run import run
+from jgraph.train.trainer import Trainer
+from jgraph.trained import load_run, open_run
 
 
 @pytest.mark.parametrize("model", [["loss=softmax"],
@@ -66,7 +67,7 @@ def test_read_out_after_calibration_reuses_its_table():
 
 def test_calibrated_shifts_are_saved_and_read_out_everywhere(tmp_path):
     """A 3-partition run calibrates (default), saves its shifts with the parameters, and the
-    evaluation at the end of training, `jgraph.evaluate`, `load_run` and `OpenRun.partition` all
+    evaluation at the end of training, `jgraph.cli.evaluate`, `load_run` and `OpenRun.partition` all
     read the stored rows plus those shifts."""
     m = run(cfg_of(["loss=softmax", "entities.entity.num_partitions=3", "training.num_epochs=2"]),
             str(tmp_path))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from test_train import cfg_of
 
-from jgraph.evaluate import evaluate
-from jgraph.partition import center_rows, partition_shifts
-from jgraph.restore import load_run, open_run
-from jgraph.train import run
+from jgraph.cli.evaluate import evaluate
+from jgraph.plan.partition import center_rows, partition_shifts
+from jgraph.train.run import run
+from jgraph.trained import load_run, open_run
 
 
 def test_shifts_move_every_partition_mean_to_the_type_mean():
@@ -42,7 +42,7 @@ def partitioned_run(tmp_path_factory):
 
 
 def test_training_evaluation_export_and_evaluate_agree(partitioned_run):
-    """The evaluation at the end of training, `jgraph.evaluate` and the rows export reads
+    """The evaluation at the end of training, `jgraph.cli.evaluate` and the rows export reads
     (OpenRun.partition) all see the centered table; the checkpoint itself is not centered."""
     d, m = partitioned_run
     res = evaluate(str(d), ["test"], ["filtered"], None, [])

@@ -1,4 +1,4 @@
-"""Chunking a bucket's edges into fixed-shape batches (jgraph.chunk.make_batches).
+"""Chunking a bucket's edges into fixed-shape batches (jgraph.plan.batches.make_batches).
 
 Checked: every edge appears exactly once with its own (lhs, rhs, rel, weight); a chunk never mixes
 groups (relations in standard mode); valid entries form a prefix of their chunk; padding is -1 on
@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from jgraph.chunk import Shuffle, block_workers, make_batches
+from jgraph.plan.batches import Shuffle, block_workers, make_batches
 
 
 class Whole(NamedTuple):

@@ -85,7 +85,7 @@ def test_invalid_combinations(overrides, message):
 
 
 def test_unknown_scorer_name_lists_the_known_ones(tmp_path):
-    from jgraph.train import run
+    from jgraph.train.run import run
 
     cfg = to_config(_compose(["model.operator=cube"]))
     with pytest.raises(KeyError, match="unknown operator 'cube'; known: affine, complex_diagonal"):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from jgraph.launch import free_port, launch
+from jgraph.cli.launch import free_port, launch
 from jgraph.storage.checkpoint import CheckpointStore
 
 TINY = ["data.toy.num_entities=400", "data.toy.num_edges=20000", "data.toy.num_relations=5",

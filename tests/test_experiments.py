@@ -18,7 +18,7 @@ from conftest import CONF, REPO
 from hydra import compose, initialize_config_dir
 
 from jgraph.config import register_configs, to_config
-from jgraph.train import run
+from jgraph.train.run import run
 
 EXPERIMENT_CONFIGS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 EXPERIMENT_DIRS = sorted(p.parent.name for p in (REPO / "experiments").glob("*/run.py"))
@@ -124,7 +124,7 @@ def test_every_experiment_config_runs_on_tiny_data(name, tiny_data, tmp_path):
     if cfg.eval.every_epochs:
         assert f"{cfg.eval.every_split}_mrr" in m["history"][0]
     if name == "blogcatalog":  # experiments/pbg_youtube: embeddings of this recipe -> classifier
-        from jgraph.node_classification import main as classify
+        from jgraph.cli.node_classification import main as classify
 
         out = tmp_path / "nc.json"
         assert classify([str(tmp_path), "--labels", str(tiny_data / "BlogCatalog" / "groups.tsv.gz"),
@@ -222,12 +222,12 @@ def test_youtube_report(tmp_path):
     (run_dir / "node_classification.json").write_text(json.dumps(
         {"nodes": 10312, "labels": 39, "dimension": 128, "repeats": 10, "c": 1.0, "standardize": True,
          "fractions": fr}))
-    info = {"command": "python -m jgraph.node_classification x", "wall_seconds": 61.0}
+    info = {"command": "python -m jgraph.cli.node_classification x", "wall_seconds": 61.0}
     (run_dir / "classify_info.json").write_text(json.dumps(info))
     assert load_script("pbg_youtube", "report").main(["--results", str(res)]) == 0
     md = (res / "README.md").read_text()
     assert "| 90% | **39.00** ± 1.00 | 42.00 |" in md and "48.0" in md
-    assert "python -m jgraph.node_classification x" in md
+    assert "python -m jgraph.cli.node_classification x" in md
     assert (res / "blogcatalog_f1.png").is_file() and (res / "blogcatalog_curves.png").is_file()
 
 

@@ -1,4 +1,4 @@
-"""Export (jgraph/export.py): the npy export alone, scored in plain numpy, gives the evaluator's
+"""Export (jgraph/cli/export.py): the npy export alone, scored in plain numpy, gives the evaluator's
 filtered MRR (reciprocal and standard mode, partitioned tables, max_norm and global embeddings);
 TSV (PBG layout) and Parquet carry the same vectors and relation parameters. The FB15k-237 round
 trip (import, train, export, numpy MRR) is the slow test at the end."""
@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from tiny_run import REPO, numpy_filtered_mrr, tiny_run
 
+from jgraph.cli.evaluate import evaluate
+from jgraph.cli.export import export
 from jgraph.data.prepared import train_edges
-from jgraph.evaluate import evaluate
-from jgraph.export import export
-from jgraph.restore import open_run
+from jgraph.trained import open_run
 
 STANDARD = ("model=transe", "model.reciprocal=false", "model.max_norm=1.0", "model.global_emb=true",
             "loss=ranking")
@@ -78,7 +78,7 @@ def test_tsv_and_parquet_hold_the_npy_vectors_and_parameters(runs, tmp_path: Pat
 
 
 def test_cli(runs, tmp_path: Path) -> None:
-    p = subprocess.run([sys.executable, "-m", "jgraph.export", str(runs["standard"]), "--format", "tsv",
+    p = subprocess.run([sys.executable, "-m", "jgraph.cli.export", str(runs["standard"]), "--format", "tsv",
                         "--out", str(tmp_path / "e")], cwd=REPO, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "wrote 150 entities x 16" in p.stdout
@@ -95,7 +95,7 @@ def test_fb15k237_round_trip(data_root: Path, tmp_path: Path) -> None:
 
     from jgraph.config import register_configs, to_config
     from jgraph.data.importer import ImportSpec, run_import
-    from jgraph.train import run
+    from jgraph.train.run import run
 
     src = data_root / "FB15k-237"
     run_import(ImportSpec(out=str(tmp_path / "data" / "fb15k237"), train=[str(src / "train.tsv.gz")],

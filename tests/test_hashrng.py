@@ -1,4 +1,4 @@
-"""Counter-based random bits (jgraph.hashrng): exact range mapping, uniform bits, per-batch seeds."""
+"""Counter-based random bits (jgraph.core.hashrng): exact range mapping, uniform bits, per-batch seeds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgraph.hashrng import batch_seed, below, bits, derive
+from jgraph.core.hashrng import batch_seed, below, bits, derive
 
 
 def test_below_is_floor_of_x_times_n_over_2_32():

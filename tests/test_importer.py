@@ -25,7 +25,7 @@ from jgraph.data.importer import ImportSpec, _scatter_by_bucket, run_import
 from jgraph.data.prepared import load_names, load_prepared, train_edges
 from jgraph.data.reader import ordered_map, readahead
 from jgraph.data.spill import ColumnSpill
-from jgraph.data.tsv import DataError
+from jgraph.errors import DataError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -268,7 +268,7 @@ def test_killed_import_leaves_no_dataset_and_the_next_one_cleans_up(tmp_path: Pa
     rows = _graph(np.random.default_rng(0), 300_000, ents=50_000, rels=50)
     f = _write(tmp_path / "g.tsv", rows)
     out = tmp_path / "o"
-    cmd = [sys.executable, "-m", "jgraph.data.import", str(out), "--train", str(f), "--block-mb", "1",
+    cmd = [sys.executable, "-m", "jgraph.cli.import_edges", str(out), "--train", str(f), "--block-mb", "1",
            "--partitions", "4"]
     proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
@@ -286,7 +286,7 @@ def test_killed_import_leaves_no_dataset_and_the_next_one_cleans_up(tmp_path: Pa
 
 def test_cli_reports_data_errors(tmp_path: Path) -> None:
     path, _ = _bad(tmp_path, [b"a\tr\tb", b"x"])
-    p = subprocess.run([sys.executable, "-m", "jgraph.data.import", str(tmp_path / "o"), "--train",
+    p = subprocess.run([sys.executable, "-m", "jgraph.cli.import_edges", str(tmp_path / "o"), "--train",
                         str(path)], cwd=REPO, capture_output=True, text=True)
     assert p.returncode == 2 and f"error: {path}:2: expected 3 columns" in p.stderr
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import models  # noqa: F401  (registers the built-in scorers)
-from jgraph.model import Batch, Model, SideScores
-from jgraph.scorer import LOSSES, REGULARIZERS
+from jgraph.core.model import Batch, Model, SideScores
+from jgraph.core.scorer import LOSSES, REGULARIZERS
 
 LN2, LN3 = math.log(2.0), math.log(3.0)
 

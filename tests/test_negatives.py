@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import models  # noqa: F401  (registers the built-in scorers)
-from jgraph.model import Batch, Layout, Model
-from jgraph.negatives import not_self_mask, region_mask, uniform_rows
-from jgraph.step import NegativeSpec, gather_ids
+from jgraph.core.model import Batch, Layout, Model
+from jgraph.core.negatives import not_self_mask, region_mask, uniform_rows
+from jgraph.core.step import NegativeSpec, gather_ids
 
 
 def test_uniform_rows_cover_each_chunks_region():

@@ -1,4 +1,4 @@
-"""Nearest neighbours (jgraph/neighbors.py): exact top-k under the run's comparator equals a numpy
+"""Nearest neighbours (jgraph/cli/neighbors.py): exact top-k under the run's comparator equals a numpy
 brute force over the exported vectors; the optional usearch index finds the same on a tiny table;
 unknown names and types are clear errors."""
 
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from tiny_run import REPO, tiny_run
 
-from jgraph.export import export
-from jgraph.neighbors import neighbors
-from jgraph.predict import UnknownName
-from jgraph.restore import open_run
+from jgraph.cli.export import export
+from jgraph.cli.neighbors import neighbors
+from jgraph.cli.predict import UnknownName
+from jgraph.trained import open_run
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,8 @@ def test_unknown_entity_and_type(run_dir) -> None:
     with pytest.raises(UnknownName, match="unknown entity type 'user'"):
         neighbors(run, "ent1", entity_type="user")
     run.close()
-    cmd = [sys.executable, "-m", "jgraph.neighbors", str(run_dir), "--entity", "ent3", "--k", "2", "--json"]
+    cmd = [sys.executable, "-m", "jgraph.cli.neighbors", str(run_dir), "--entity", "ent3", "--k", "2",
+           "--json"]
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     rows = [json.loads(x) for x in p.stdout.splitlines()]

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgraph.node_classification import evaluate, f1_scores, fit_one_vs_rest, predict_top_k, read_labels
+from jgraph.cli.node_classification import evaluate, f1_scores, fit_one_vs_rest, predict_top_k, read_labels
 
 
 def test_f1_micro_and_macro():

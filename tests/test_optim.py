@@ -18,11 +18,17 @@ import numpy as np
 import pytest
 
 import models  # noqa: F401  (registers the built-in scorers)
-from jgraph.hashrng import batch_seed, derive
-from jgraph.model import Batch, Layout, Model
-from jgraph.negatives import uniform_rows
-from jgraph.optim import claim_rows, relation_optimizer, row_adagrad, sparse_row_adagrad, stochastic_round
-from jgraph.step import NegativeSpec, Tables, init_state, make_train_block, use_dense_update
+from jgraph.core.hashrng import batch_seed, derive
+from jgraph.core.model import Batch, Layout, Model
+from jgraph.core.negatives import uniform_rows
+from jgraph.core.optim import (
+    claim_rows,
+    relation_optimizer,
+    row_adagrad,
+    sparse_row_adagrad,
+    stochastic_round,
+)
+from jgraph.core.step import NegativeSpec, Tables, init_state, make_train_block, use_dense_update
 
 LR, REL_LR, EPS = 0.1, 0.05, 1e-10
 

@@ -10,7 +10,7 @@ import tensorstore as ts
 from jgraph.memory import ALIGN, HostBuffers
 from jgraph.storage import partition
 from jgraph.storage.checkpoint import CheckpointStore
-from jgraph.storage.partition import read_array, read_blocks, read_rows, shard_rows, write_blocks
+from jgraph.storage.shards import read_array, read_blocks, read_rows, shard_rows, write_blocks
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`python -m jgraph.plot RUN_DIR`: curves of a stored run (fixture metrics.jsonl / metrics.json) to PNG;
+"""`python -m jgraph.lab.plot RUN_DIR`: curves of a stored run (fixture metrics.jsonl / metrics.json) to PNG;
 several runs overlaid; a clear error for a folder without metrics; grouped published-vs-jgraph bars."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="plots are the optional `plot` extra")
 
-from jgraph.plot import main, plot_bars, quality_keys  # noqa: E402
-from jgraph.runs import read_run  # noqa: E402
+from jgraph.lab.plot import main, plot_bars, quality_keys  # noqa: E402
+from jgraph.lab.runs import read_run  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""Prediction by name (jgraph/predict.py): the top-k of (h, r, ?) and (?, r, t) are the exact
+"""Prediction by name (jgraph/cli/predict.py): the top-k of (h, r, ?) and (?, r, t) are the exact
 scorer's best candidates over every partition, known answers are marked (and left out with
 --filtered), and unknown names are errors that list close matches."""
 
@@ -13,9 +13,9 @@ import pyarrow as pa
 import pytest
 from tiny_run import REPO, tiny_run
 
+from jgraph.cli.predict import UnknownName, close_matches, predict
 from jgraph.data.prepared import train_edges
-from jgraph.predict import UnknownName, close_matches, predict
-from jgraph.restore import load_run, open_run
+from jgraph.trained import load_run, open_run
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_unknown_names_list_close_matches(run_dir) -> None:
 
 
 def test_cli(run_dir) -> None:
-    cmd = [sys.executable, "-m", "jgraph.predict", str(run_dir), "--head", "ent1", "--relation", "rel1",
+    cmd = [sys.executable, "-m", "jgraph.cli.predict", str(run_dir), "--head", "ent1", "--relation", "rel1",
            "--k", "3"]
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr

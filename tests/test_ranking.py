@@ -5,7 +5,7 @@ The dataset is tiny and hand-built: two entity types (4 users, 7 items; items si
 table, so candidate slicing and typed rows are exercised), two relations (user -buys-> item,
 item -similar-> item). Items 5 and 6 have identical embeddings, so queries whose answer is one of
 them have a tie, which the filtered protocol sometimes removes (the twin is another known answer).
-Tie rules (jgraph/metrics.py): rank = 1 + #higher + share x #equal, share 1/2 (realistic),
+Tie rules (jgraph/core/metrics.py): rank = 1 + #higher + share x #equal, share 1/2 (realistic),
 1 (pessimistic, PBG) or 0 (optimistic). Model: translation + l2, so standard-mode tail queries pass
 every candidate through the operator.
 """
@@ -20,9 +20,9 @@ import pytest
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.config import EvalConfig
+from jgraph.core.metrics import RankSums, auc_from_rank, chance_mrr, combine
+from jgraph.core.model import Model
 from jgraph.data.dataset import Dataset, Edges
-from jgraph.metrics import RankSums, auc_from_rank, chance_mrr, combine
-from jgraph.model import Model
 from jgraph.ranking import full_ranking, sampled_ranking
 
 D = 4
@@ -304,10 +304,10 @@ def test_sampled_exclude_self_against_brute_force(use_batch):
     """PBG's sampled protocol with eval.exclude_self: a negative that is the query's own entity
     (the edge's other end) is not counted. Ranks checked against a loop over the very candidates
     the step gathers (same seed), on 6 entities so that draws often hit the query's own entity."""
-    from jgraph.hashrng import batch_seed
-    from jgraph.model import Batch
-    from jgraph.partition import Layout
-    from jgraph.step import NegativeSpec, gather_ids, make_sampled_ranks, side_blocks
+    from jgraph.core.hashrng import batch_seed
+    from jgraph.core.model import Batch
+    from jgraph.core.step import NegativeSpec, gather_ids, make_sampled_ranks, side_blocks
+    from jgraph.plan.partition import Layout
 
     n, c, p, u = 6, 3, 4, 5
     model = Model(dimension=D, operator_of_relation=["none"], relation_types=np.zeros((1, 2)),

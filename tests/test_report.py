@@ -1,4 +1,4 @@
-"""Benchmark results CSVs (jgraph/report.py append_csv): header once, rows appended, and a header
+"""Benchmark results CSVs (jgraph/lab/report.py append_csv): header once, rows appended, and a header
 that gains trailing columns rewrites the file with the older rows padded."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import csv
 
 import pytest
 
-from jgraph.report import append_csv
+from jgraph.lab.report import append_csv
 
 
 def _rows(path):

@@ -1,4 +1,4 @@
-"""Residency planning (jgraph.residency.plan) and the working-table layout it feeds.
+"""Residency planning (jgraph.plan.residency.plan) and the working-table layout it feeds.
 
 The plan is replayed on a simulated working table: evictions must name what the slot holds, loads
 must go to an empty slot and bring a partition not already resident, and after every step each
@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jgraph.buckets import ORDERS, bucket_order
-from jgraph.partition import PartitionLayout, TypePartitions
-from jgraph.residency import plan
+from jgraph.plan.buckets import ORDERS, bucket_order
+from jgraph.plan.partition import PartitionLayout, TypePartitions
+from jgraph.plan.residency import plan
 
 
 def _layout(p: int) -> PartitionLayout:

@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 
 import models  # noqa: F401  (registers the built-in scorers)
-from jgraph.model import Batch, Model
-from jgraph.scorer import COMPARATORS, OPERATORS, comparator_for, float32_matmuls, neg_dot, negatives_in
+from jgraph.core.model import Batch, Model
+from jgraph.core.scorer import COMPARATORS, OPERATORS, comparator_for, float32_matmuls, neg_dot, negatives_in
 
 D, R = 6, 3  # dimension (even, for complex operators), relations
 C, P, U, K = 2, 4, 3, 5  # chunks, positives per chunk, uniform negatives per chunk, table rows
@@ -182,7 +182,7 @@ def make_case(operator: str | list[str], comparator: str, bias: bool, reciprocal
     valid = np.ones((C, P), bool)
     for c, p in PADDED:
         valid[c, p] = False
-        rel[c, p] = 0  # what jgraph.chunk puts in padding
+        rel[c, p] = 0  # what jgraph.plan.batches puts in padding
     ids = np.arange(C * P, dtype=np.int32).reshape(C, P)
 
     def rows(*shape):

@@ -1,4 +1,4 @@
-"""Sweeps: metric look-up on stored runs, `python -m jgraph.sweeps.summary` on a fake sweep folder
+"""Sweeps: metric look-up on stored runs, `python -m jgraph.lab.sweep_summary` on a fake sweep folder
 (sorting, swept vs fixed keys, unfinished runs, Optuna's verdict, the PNG), and the sweeper presets
 in conf/hydra/sweeper/ (keys exist in the schema; the Optuna preset maximizes)."""
 
@@ -16,9 +16,9 @@ from conftest import CONF
 from hydra import compose, initialize_config_dir
 
 from jgraph.config import register_configs, to_config
-from jgraph.runs import find_runs, lower_is_better, metric_value, read_run, resolve_metric
-from jgraph.sweeps.summary import main as summary_main
-from jgraph.sweeps.summary import summarize
+from jgraph.lab.runs import find_runs, lower_is_better, metric_value, read_run, resolve_metric
+from jgraph.lab.sweep_summary import main as summary_main
+from jgraph.lab.sweep_summary import summarize
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
 
@@ -71,7 +71,7 @@ def test_metric_names_on_a_stored_run():
 
 
 def test_auto_metric_is_what_train_returns_to_the_sweeper():
-    from jgraph.train import objective
+    from jgraph.core.metrics import objective
 
     run = read_run(FIXTURE)
     assert metric_value(run, "auto") == pytest.approx(objective(run.metrics))

@@ -8,8 +8,8 @@ import pytest
 from tensorboardX.proto import event_pb2  # in the test extra
 from test_train import cfg_of
 
-from jgraph.tensorboard import EventLog
-from jgraph.train import run
+from jgraph.train.events import EventLog
+from jgraph.train.run import run
 
 
 def read_scalars(directory) -> dict[str, list[tuple[int, float]]]:

@@ -1,5 +1,5 @@
 """End to end: the default run learns, one compile serves every batch and bucket, checkpoints resume,
-NaN stops the run without touching the last checkpoint, and `jgraph.evaluate` agrees with training."""
+NaN stops the run without touching the last checkpoint, and `jgraph.cli.evaluate` agrees with training."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import pytest
 from conftest import CONF
 from hydra import compose, initialize_config_dir
 
+from jgraph.assembly import load_plugins
 from jgraph.config import register_configs, to_config
+from jgraph.core.scorer import LOSSES, Loss
 from jgraph.data.dataset import load_dataset
-from jgraph.scorer import LOSSES, Loss
+from jgraph.errors import TrainingDiverged
 from jgraph.storage.checkpoint import CheckpointStore
-from jgraph.train import load_plugins, run
-from jgraph.trainer import Trainer, TrainingDiverged
+from jgraph.train.run import run
+from jgraph.train.trainer import Trainer
 
 SMALL = [
     "data.toy.num_entities=400", "data.toy.num_edges=30000", "data.toy.num_relations=8",
@@ -155,7 +157,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path):
 
 
 def test_evaluate_cli_matches_training(tmp_path, capsys):
-    from jgraph.evaluate import main
+    from jgraph.cli.evaluate import main
 
     m = run(cfg_of(["training.num_epochs=1"]), str(tmp_path))
     assert main([str(tmp_path), "--split", "valid", "--protocol", "filtered", "raw"]) == 0

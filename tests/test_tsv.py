@@ -7,7 +7,8 @@ import gzip
 import numpy as np
 import pytest
 
-from jgraph.data.tsv import DataError, read_edges
+from jgraph.data.tsv import read_edges
+from jgraph.errors import DataError
 
 
 def write(tmp_path, name: str, text: str | bytes, gz: bool = False):

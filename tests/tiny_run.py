@@ -48,7 +48,7 @@ def tiny_run(tmp_root: Path, parts: int = 1, model: tuple[str, ...] = RECIPROCAL
     from hydra import compose, initialize_config_dir
 
     from jgraph.config import register_configs, to_config
-    from jgraph.train import run
+    from jgraph.train.run import run
 
     base = tmp_root / f"run{len(_RUNS)}"
     files = write_toy_tsv(base / "tsv")

@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from jgraph.plot import plot_bars, plot_runs
-from jgraph.report import markdown_table, provenance, published_vs_jgraph
-from jgraph.runs import finished_runs
+from jgraph.lab.plot import plot_bars, plot_runs
+from jgraph.lab.report import markdown_table, provenance, published_vs_jgraph
+from jgraph.lab.runs import finished_runs
 
 HERE = Path(__file__).resolve().parent
 DATA_NAMES = {"fb15k237": "FB15k-237", "fb15k": "FB15k"}

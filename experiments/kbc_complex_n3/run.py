@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from jgraph.runs import experiment_parser, relative_to, run_plan, run_report
+from jgraph.lab.runs import experiment_parser, relative_to, run_plan, run_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent

@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from jgraph.plot import plot_bars, plot_runs
-from jgraph.report import comparison_rows, markdown_table, provenance
-from jgraph.runs import finished_runs
+from jgraph.lab.plot import plot_bars, plot_runs
+from jgraph.lab.report import comparison_rows, markdown_table, provenance
+from jgraph.lab.runs import finished_runs
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"complex": "ComplEx", "transe": "TransE"}

@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from jgraph.plot import plot_bars, plot_runs
-from jgraph.report import fmt, provenance, published_vs_jgraph
-from jgraph.runs import finished_runs, metric_value
+from jgraph.lab.plot import plot_bars, plot_runs
+from jgraph.lab.report import fmt, provenance, published_vs_jgraph
+from jgraph.lab.runs import finished_runs, metric_value
 
 HERE = Path(__file__).resolve().parent
 DATA_NAMES = {"blogcatalog": "BlogCatalog", "livejournal": "LiveJournal"}

@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from jgraph.plot import plot_runs, pyplot
-from jgraph.report import fmt, fmt_seconds, markdown_table, provenance
-from jgraph.runs import read_run
+from jgraph.lab.plot import plot_runs, pyplot
+from jgraph.lab.report import fmt, fmt_seconds, markdown_table, provenance
+from jgraph.lab.runs import read_run
 
 HERE = Path(__file__).resolve().parent
 # DeepWalk on BlogCatalog, % of labelled nodes used for training -> F1 in % (Perozzi et al. 2014,
@@ -30,7 +30,7 @@ PROTOCOL = """\
 Protocol (DeepWalk, Perozzi et al. 2014; PBG used it on YouTube, Lerer et al. 2019): embeddings are
 trained on the whole graph without labels; a one-vs-rest L2-regularized logistic regression
 (liblinear's objective, C=1; features standardized on the training nodes; fitted by L-BFGS in
-`jgraph.node_classification`, no scikit-learn) is trained on a random fraction of the labelled
+`jgraph.cli.node_classification`, no scikit-learn) is trained on a random fraction of the labelled
 users; every other user is given its k highest-scoring groups, k being its true number of groups;
 micro-F1 (over all user-group decisions) and macro-F1 (mean over the 39 groups) are averaged
 over random splits. BlogCatalog: 10,312 users, 333,983 friendships, 39 groups, 14,476 memberships.

@@ -10,7 +10,7 @@ classifier; micro/macro-F1), on BlogCatalog's 39 interest groups: train, classif
 1. Embeddings are trained on every edge (the DeepWalk protocol embeds the whole graph; labels are
    never seen): conf/experiment/blogcatalog.yaml (dot, softmax, 50 + 50 negatives, d=128, lr 0.1,
    20 epochs) with data.train=edges.tsv.gz and no held-out edges.
-2. `python -m jgraph.node_classification` fits a one-vs-rest logistic regression on a random 10%,
+2. `python -m jgraph.cli.node_classification` fits a one-vs-rest logistic regression on a random 10%,
    20%, ..., 90% of the users, predicts each other user's k top groups (k = its true number of
    groups), and averages micro/macro-F1 over 10 random splits.
 Run directory: results/runs/blogcatalog/ (run_info.json and classify_info.json: the commands and
@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from jgraph.runs import data_env, experiment_parser, launch, relative_to, run_plan, run_report
+from jgraph.lab.runs import data_env, experiment_parser, launch, relative_to, run_plan, run_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -36,7 +36,7 @@ def plan(results: Path, extra: list[str]) -> list[tuple[str, list[str], Path]]:
 
 
 def classify_args(run_dir: Path, labels: str, repeats: int) -> list[str]:
-    return [sys.executable, "-m", "jgraph.node_classification", str(run_dir), "--labels", labels,
+    return [sys.executable, "-m", "jgraph.cli.node_classification", str(run_dir), "--labels", labels,
             "--fractions", *FRACTIONS, "--repeats", str(repeats)]
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Write results/README.md for the FB15k-237 sweeps: each sweep's summary (made again from its
-run folders by `jgraph.sweeps.summary`), its command and wall time, and its plot.
+run folders by `jgraph.lab.sweep_summary`), its command and wall time, and its plot.
 
     python experiments/sweeps_fb15k237/report.py [--results experiments/sweeps_fb15k237/results]
 """
@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from jgraph.sweeps.summary import summarize
+from jgraph.lab.sweep_summary import summarize
 
 HERE = Path(__file__).resolve().parent
 SWEEPS = {"grid": "Grid sweep (Hydra basic sweeper, conf/hydra/sweeper/grid_small.yaml)",

@@ -12,7 +12,7 @@ log-uniform lr in [0.02, 0.5] and N3 weight in [0.001, 0.2]) maximizing the vali
 `python -m jgraph.train` returns. Both start from conf/experiment/fb15k237.yaml shrunk to a few
 minutes a run (d=200, 500 uniform negatives, 3 epochs, no checkpoint). Sweep folders:
 results/grid/ and results/optuna/, one run folder each named by its overrides; then
-`python -m jgraph.sweeps.summary` writes summary.csv/.md/.png in each, and report.py
+`python -m jgraph.lab.sweep_summary` writes summary.csv/.md/.png in each, and report.py
 results/README.md with both tables. A finished sweep (summary.md present) is skipped unless --fresh.
 """
 
@@ -22,8 +22,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from jgraph.runs import experiment_parser, relative_to, run_plan, run_report
-from jgraph.sweeps.summary import summarize
+from jgraph.lab.runs import experiment_parser, relative_to, run_plan, run_report
+from jgraph.lab.sweep_summary import summarize
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent

@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 
 from jgraph.config import TrainConfig
 from jgraph.data import toy
-from jgraph.data.tsv import DataError, EdgeColumns, read_edges
+from jgraph.data.tsv import EdgeColumns, read_edges
+from jgraph.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 
@@ -87,7 +88,7 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
         if d.valid_fraction or d.test_fraction or d.symmetric:
             raise DataError("data.valid_fraction, data.test_fraction and data.symmetric apply to TSV "
                             "data; a prepared dataset is split (and symmetrised) when it is imported: "
-                            "python -m jgraph.data.import ... --valid-fraction F --test-fraction F")
+                            "python -m jgraph.cli.import_edges ... --valid-fraction F --test-fraction F")
         ds = load_prepared(cfg)
     else:
         raise ValueError(f"data.format must be toy, tsv or prepared, got {cfg.data.format!r}")

@@ -2,7 +2,7 @@
 
     python -m jgraph.data.freebase convert freebase-rdf-latest.gz freebase/train.tsv.gz
     python -m jgraph.data.freebase generate synthetic.gz --entities 100000 --edges 1000000
-    python -m jgraph.data.import data/freebase --train freebase/train.tsv.gz --partitions 16 \\
+    python -m jgraph.cli.import_edges data/freebase --train freebase/train.tsv.gz --partitions 16 \\
         --valid-fraction 0.0001 --test-fraction 0.0001
 
 The dump (`freebase-rdf-latest.gz`, ~30 GB gzip, ~3.1B lines) has one triple per line, terms

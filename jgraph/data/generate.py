@@ -7,7 +7,7 @@ import numpy as np
 
 from jgraph.data.dataset import Edges
 from jgraph.data.prepared import PreparedWriter
-from jgraph.partition import PartitionLayout
+from jgraph.plan.partition import PartitionLayout
 
 
 def random_prepared(location: str, nodes: int, edges: int, parts: int, seed: int = 0,

@@ -1,11 +1,12 @@
 """Streaming import: edge files (TSV/CSV, plain or gzip, Parquet) -> a prepared dataset.
 
-    python -m jgraph.data.import data/fb15k237 --train train.tsv.gz --valid valid.tsv.gz --test test.tsv.gz
-    python -m jgraph.data.import data/lj --train soc-LiveJournal1.txt.gz --skip-rows 4 \\
+    python -m jgraph.cli.import_edges data/fb15k237 --train train.tsv.gz --valid valid.tsv.gz \\
+        --test test.tsv.gz
+    python -m jgraph.cli.import_edges data/lj --train soc-LiveJournal1.txt.gz --skip-rows 4 \\
         --relation-name follow --test-fraction 0.25 --partitions 8
-    python -m jgraph.data.import data/g --train edges.parquet --columns lhs=src rhs=dst weight=w
+    python -m jgraph.cli.import_edges data/g --train edges.parquet --columns lhs=src rhs=dst weight=w
 
-(jgraph/data/import.py is the command line; code calls `run_import(ImportSpec(...))`.) Memory is
+(jgraph/cli/import_edges.py is the command line; code calls `run_import(ImportSpec(...))`.) Memory is
 the dictionaries (32 bytes a hash slot, 64-128 bytes per entity, jgraph/data/dictionary.py) plus a
 fixed buffer (a few input blocks, a few pieces of spilled edges), whatever the edge count. The hot
 loops are compiled (numba) and release the GIL, so each pass keeps both cores busy. Four passes:
@@ -15,7 +16,7 @@ loops are compiled (numba) and release the GIL, so each pass keeps both cores bu
      file; count relations.
   2. plan: relations below --relation-min-count go, then entities below --entity-min-count
      (counted over the edges of the kept relations); the kept ones keep their order as ids. Each
-     entity's partition and row follow jgraph.partition's seeded rule (--partition-seed).
+     entity's partition and row follow jgraph.plan.partition's seeded rule (--partition-seed).
   3. bucket: spilled edges -> final ids -> (partition, row) -> their bucket's spill file (two
      threads place pieces, a counting sort by bucket; appended in order);
      valid/test edges (given, or drawn by --valid/test-fraction from a hash of the row index and
@@ -45,9 +46,9 @@ from jgraph.data.dictionary import NameDictionary, hash_of, keys_of
 from jgraph.data.prepared import META, PreparedWriter
 from jgraph.data.reader import BadRows, EdgeBatch, EdgeReader, ordered_map
 from jgraph.data.spill import ColumnSpill, RecordSpill, Staging
-from jgraph.data.tsv import DataError
+from jgraph.errors import DataError
 from jgraph.memory import peak_rss_mib
-from jgraph.partition import PartitionLayout
+from jgraph.plan.partition import PartitionLayout
 
 SPLITS = ("train", "valid", "test")
 SPILL = (("lhs", np.int32), ("rel", np.int32), ("rhs", np.int32), ("weight", np.float32))

@@ -6,7 +6,7 @@ fit in memory. Layout under a location (path or kvstore URL):
     train/                     bucketed train edges (storage/edges.py), lhs/rhs = rows in partitions
     valid/{lhs,rhs,rel}, test/ flat evaluation edges (entity ids per type), zarr3
     names/{type}.parquet       entity names in id order (optional)
-Partitions follow jgraph.partition's seeded rule, from `partition_seed`, so the trainer finds every
+Partitions follow jgraph.plan.partition's seeded rule, from `partition_seed`, so the trainer finds every
 entity's partition and row again.
 """
 
@@ -24,7 +24,7 @@ import tensorstore as ts
 
 from jgraph.config import TrainConfig
 from jgraph.data.dataset import Dataset, Edges
-from jgraph.data.tsv import DataError
+from jgraph.errors import DataError
 from jgraph.storage import kv
 from jgraph.storage.edges import BucketWriter
 
@@ -166,7 +166,7 @@ def load_names(location: str, entity_type: str) -> pa.Array:
 
 def train_edges(ds: Dataset) -> Edges:
     """All train edges of a prepared dataset back in entity-id space (for filtered ranking)."""
-    from jgraph.partition import PartitionLayout
+    from jgraph.plan.partition import PartitionLayout
     from jgraph.storage.edges import EdgeBucketStore
 
     counts = {t: ds.num_entities(t) for t in ds.entity_types}

@@ -30,7 +30,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from jgraph.data.dictionary import string_buffers
-from jgraph.data.tsv import DEFAULT_COLUMNS, ROLES, DataError, _sniff_columns
+from jgraph.data.tsv import DEFAULT_COLUMNS, ROLES, _sniff_columns
+from jgraph.errors import DataError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jgraph.data.tsv import DataError
+from jgraph.errors import DataError
 from jgraph.storage import kv
 
 

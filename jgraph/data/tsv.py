@@ -14,12 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from jgraph.errors import DataError
+
 ROLES = ("lhs", "rel", "rhs", "weight", "ignore")
 DEFAULT_COLUMNS = {2: ["lhs", "rhs"], 3: ["lhs", "rel", "rhs"], 4: ["lhs", "rel", "rhs", "weight"]}
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, line and offending text."""
 
 
 @dataclass

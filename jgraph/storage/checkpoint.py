@@ -33,7 +33,7 @@ import tensorstore as ts
 
 from jgraph.memory import aligned_empty
 from jgraph.storage import kv
-from jgraph.storage.partition import read_array, read_blocks, write_array, write_blocks
+from jgraph.storage.shards import read_array, read_blocks, write_array, write_blocks
 
 MANIFEST = "checkpoint.json"
 FORMAT = 1

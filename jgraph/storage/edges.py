@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import tensorstore as ts
 
-from jgraph.buckets import Bucket, BucketedEdges
+from jgraph.plan.buckets import Bucket, BucketedEdges
 from jgraph.storage import kv
 
 META = "edges.json"

@@ -1,0 +1,133 @@
+"""Assembling a run's pieces from its config and data: the model, partition layout, negative
+spec, chunk groups, the fingerprint a checkpoint must match, and the train state as named arrays.
+Shared by training and by every tool that opens a trained run."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jgraph.config import TrainConfig
+from jgraph.core.model import Model
+from jgraph.core.step import NegativeSpec, TrainState
+from jgraph.data.dataset import Dataset
+from jgraph.plan.partition import PartitionLayout
+
+
+def load_plugins(names: list[str]) -> None:
+    """Import the modules that register scorers (config key `plugins`)."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ImportError(f"plugins: cannot import {name!r}: {e}") from e
+
+
+def check_names(cfg: TrainConfig) -> None:
+    """Every scorer the config names is registered (checked before any data is read)."""
+    from jgraph.core.scorer import COMPARATORS, LOSSES, OPERATORS, REGULARIZERS
+
+    OPERATORS.get(cfg.model.operator)
+    for r in cfg.relations:
+        if r.operator:
+            OPERATORS.get(r.operator)
+    COMPARATORS.get(cfg.model.comparator)
+    LOSSES.get(cfg.loss.name)
+    if cfg.model.regularization_coef:
+        REGULARIZERS.get(cfg.model.regularizer)
+
+
+def build_model(cfg: TrainConfig, ds: Dataset) -> Model:
+    listed = {r.name: r for r in cfg.relations}
+    ops = [(listed[n].operator if n in listed and listed[n].operator else cfg.model.operator)
+           for n in ds.relation_names]
+    weights = [listed[n].weight if n in listed else 1.0 for n in ds.relation_names]
+    m = cfg.model
+    return Model(
+        dimension=m.dimension, operator_of_relation=ops, relation_types=ds.relation_types,
+        relation_weight=np.array(weights, np.float32), num_types=len(ds.entity_types),
+        comparator=m.comparator, bias=m.bias, loss=cfg.loss.name, margin=cfg.loss.margin,
+        regularizer=m.regularizer, regularization_coef=m.regularization_coef,
+        reciprocal=m.reciprocal, global_emb=m.global_emb, max_norm=m.max_norm,
+        init_scale=m.init_scale, compute_dtype=m.compute_dtype,
+    )
+
+
+def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: int | None = None
+                  ) -> NegativeSpec:
+    n = cfg.negatives
+    nb = n.num_batch_negs if num_batch is None else num_batch
+    nu = n.num_uniform_negs if num_uniform is None else num_uniform
+    return NegativeSpec(num_uniform=nu, use_batch=nb > 0, all_negs=n.all_negs,
+                        sides=(not n.disable_lhs_negs, not n.disable_rhs_negs),
+                        both_partitions=n.uniform_from == "bucket")
+
+
+def relation_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:
+    """The chunk group of each relation (edges of different groups never share a chunk): the
+    relation itself in standard mode (its operator is applied to the chunk's negatives), the
+    (lhs type, rhs type) pair with reciprocal relations; None when every edge may mix."""
+    rt = ds.relation_types
+    if not cfg.model.reciprocal:
+        group = np.arange(len(rt))
+    elif len(ds.entity_types) > 1:
+        group = rt[:, 0] * len(ds.entity_types) + rt[:, 1]
+    else:
+        return None
+    if np.unique(group).size <= 1:
+        return None  # one group: no per-edge group array to build and sort
+    return group.astype(np.int16) if group.max() < 2**15 else group  # int16: a radix sort per bucket
+
+
+def compute_groups(cfg: TrainConfig) -> int:
+    """training.compute_groups, with 0 = as many groups as CPU cores (1 on an accelerator)."""
+    if cfg.training.compute_groups > 0:
+        return cfg.training.compute_groups
+    if jax.default_backend() != "cpu":
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
+def partition_layout(cfg: TrainConfig, ds: Dataset) -> PartitionLayout:
+    """Entity partitions of a run (a prepared dataset fixes its own partitions and seed)."""
+    counts = {t: ds.num_entities(t) for t in ds.entity_types}
+    parts = {t: cfg.entities[t].num_partitions for t in ds.entity_types}
+    seed = ds.partition_seed if ds.partition_seed is not None else cfg.training.seed
+    return PartitionLayout.build(counts, parts, seed)
+
+
+def fingerprint(cfg: TrainConfig, ds: Dataset) -> dict[str, Any]:
+    """What a checkpoint must agree on to be resumed."""
+    return {
+        "dimension": cfg.model.dimension, "operator": cfg.model.operator,
+        "reciprocal": cfg.model.reciprocal, "global_emb": cfg.model.global_emb,
+        "entities": {t: [ds.num_entities(t), cfg.entities[t].num_partitions] for t in ds.entity_types},
+        "relations": len(ds.relation_names), "seed": cfg.training.seed,
+    }
+
+
+def state_arrays(state: TrainState) -> dict[str, np.ndarray]:
+    leaves = jax.tree_util.tree_flatten_with_path((state.params, state.opt_state))[0]
+    out = {f"tree{jax.tree_util.keystr(p)}": np.asarray(v) for p, v in leaves}
+    out["step"] = np.asarray(state.step)
+    out["key"] = np.asarray(jax.random.key_data(state.key))
+    return out
+
+
+def state_from_arrays(template: TrainState, arrays: dict[str, np.ndarray]) -> TrainState:
+    paths, treedef = jax.tree_util.tree_flatten_with_path((template.params, template.opt_state))
+    leaves = []
+    for p, v in paths:
+        name = f"tree{jax.tree_util.keystr(p)}"
+        if name not in arrays or arrays[name].shape != v.shape:
+            raise ValueError(f"checkpoint parameters do not match this model ({name})")
+        leaves.append(jnp.asarray(arrays[name]))
+    params, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
+    impl = jax.random.key_impl(template.key)
+    key = jax.random.wrap_key_data(jnp.asarray(arrays["key"]), impl=impl)
+    return TrainState(jnp.asarray(arrays["step"]), key, params, opt_state)

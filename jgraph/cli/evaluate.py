@@ -1,0 +1,81 @@
+"""`python -m jgraph.cli.evaluate RUN`: link-prediction metrics of a trained run.
+
+    python -m jgraph.cli.evaluate outputs/fb15k237/2026-11-22_10-00-00
+    python -m jgraph.cli.evaluate RUN --split test --protocol raw filtered sampled --max-edges 5000
+    python -m jgraph.cli.evaluate RUN --set data.root=/data eval.ties=pessimistic
+
+RUN is a run directory (holding checkpoint/) or a checkpoint location (path or kvstore URL).
+Metrics are printed and written as JSON (default: RUN/eval_<split>.json). Ties are ranked by
+`eval.ties` (realistic by default; see jgraph/core/metrics.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from jgraph.config import EvalConfig
+
+log = logging.getLogger("jgraph")
+
+
+def evaluate(path: str, splits: list[str], protocols: list[str], max_edges: int | None,
+             overrides: list[str]) -> dict:
+    from jgraph.assembly import relation_groups
+    from jgraph.ranking import full_ranking, sampled_ranking
+    from jgraph.trained import load_run
+
+    run = load_run(path, overrides)
+    ecfg: EvalConfig = run.cfg.eval
+    results: dict = {}
+    for split in splits:
+        t0 = time.perf_counter()
+        full = [p for p in protocols if p in ("raw", "filtered")]
+        res = full_ranking(run.model, run.params, run.emb, run.offsets, run.ds, split, ecfg, full,
+                           max_edges) if full else {}
+        if "sampled" in protocols:
+            res["sampled"] = sampled_ranking(run.model, run.params, run.emb, run.offsets, run.ds, split,
+                                             ecfg, relation_groups(run.cfg, run.ds), max_edges)
+        res["seconds"] = time.perf_counter() - t0
+        results[split] = res
+    return {"checkpoint_version": run.version, "progress": run.progress, "eval": results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m jgraph.cli.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", help="run directory or checkpoint location")
+    p.add_argument("--split", nargs="+", default=["test"])
+    p.add_argument("--protocol", nargs="+", default=["filtered", "raw"],
+                   choices=["filtered", "raw", "sampled"])
+    p.add_argument("--max-edges", type=int, default=None, help="evaluate a random subset")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. data.root=/data eval.ties=pessimistic")
+    p.add_argument("--out", default=None, help="JSON output (default RUN/eval_<splits>.json)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("jax").setLevel(logging.WARNING)
+    res = evaluate(args.run, args.split, args.protocol, args.max_edges, args.set)
+    for split, r in res["eval"].items():
+        for proto in ("filtered", "raw", "sampled"):
+            if proto in r:
+                for side in ("lhs", "rhs", "avg"):
+                    m = r[proto][side]
+                    print(f"{split:5s} {proto:8s} {side:3s}  MRR {m['mrr']:.4f}  MR {m['mr']:8.1f}  "
+                          + "  ".join(f"{k.replace('hits', 'H')} {v:.4f}" for k, v in m.items()
+                                      if k.startswith("hits@"))
+                          + f"  AUC {m['auc']:.4f}  n={int(m['count'])}")
+    from jgraph.trained import run_dir_of
+
+    out = args.out or str(run_dir_of(args.run) / f"eval_{'_'.join(args.split)}.json")
+    with open(out, "w") as f:
+        json.dump(res, f, indent=1)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

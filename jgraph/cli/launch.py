@@ -1,0 +1,101 @@
+"""`python -m jgraph.cli.launch -n N [options] -- [train overrides]`: N training processes on this machine.
+
+For trying distributed training and for tests: starts N copies of `python -m jgraph.train` with
+distributed.num_processes=N, a process_id each, one coordinator address and one shared checkpoint
+directory, prefixes their output with the process id, and stops the others (and fails) as soon as
+one fails. On several machines, run `python -m jgraph.train` yourself on each, with
+JGRAPH_NUM_PROCESSES, JGRAPH_PROCESS_ID and JGRAPH_COORDINATOR (or the distributed.* keys) set and
+storage.checkpoint_dir on storage every machine reaches.
+
+    python -m jgraph.cli.launch -n 2 -- entities.entity.num_partitions=4 training.num_epochs=5
+    python -m jgraph.cli.launch -n 4 --dir runs/lj -- +experiment=livejournal entities.entity.num_partitions=8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pump(rank: int, stream, out) -> None:
+    for line in iter(stream.readline, ""):
+        out.write(f"[{rank}] {line}")
+        out.flush()
+
+
+def launch(n: int, overrides: list[str], run_dir: str, port: int | None = None, timeout_s: float = 600,
+           grace_s: float = 30.0, out=None) -> int:
+    """Run N processes to the end; returns 0, or the first failing process's exit code."""
+    out = out or sys.stdout
+    port = port or free_port()
+    base = Path(run_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    common = [f"distributed.num_processes={n}", f"distributed.coordinator=localhost:{port}",
+              f"distributed.timeout_s={timeout_s}"]
+    if not any(o.startswith("storage.checkpoint_dir=") for o in overrides):
+        common.append(f"storage.checkpoint_dir={base / 'checkpoint'}")
+    procs, pumps = [], []
+    for r in range(n):
+        rank_dir = base if r == 0 else base / f"process{r}"
+        cmd = [sys.executable, "-m", "jgraph.train", *overrides, *common, f"distributed.process_id={r}",
+               f"hydra.run.dir={rank_dir}"]
+        if r:
+            cmd.append("training.progress=false")
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        procs.append(p)
+        t = threading.Thread(target=_pump, args=(r, p.stdout, out), daemon=True)
+        t.start()
+        pumps.append(t)
+    code = 0
+    failed_at = None
+    while any(p.poll() is None for p in procs):
+        for r, p in enumerate(procs):
+            if p.poll() not in (None, 0) and failed_at is None:
+                code, failed_at = p.returncode, time.time()
+                out.write(f"[launch] process {r} exited with {p.returncode}; the others get "
+                          f"{grace_s:.0f}s to stop on their own\n")
+        if failed_at is not None and time.time() - failed_at > grace_s:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        time.sleep(0.2)
+    for t in pumps:
+        t.join(timeout=5)
+    if not code:
+        code = next((p.returncode for p in procs if p.returncode), 0)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--" in argv:
+        i = argv.index("--")
+        ours, overrides = argv[:i], argv[i + 1 :]
+    else:
+        ours, overrides = argv, []
+    p = argparse.ArgumentParser(prog="python -m jgraph.cli.launch", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-n", "--num-processes", type=int, required=True)
+    p.add_argument("--dir", default=None, help="run directory (default outputs/launch/<date>)")
+    p.add_argument("--port", type=int, default=None, help="coordinator port (default: a free one)")
+    p.add_argument("--timeout", type=float, default=600.0, help="distributed.timeout_s")
+    args = p.parse_args(ours)
+    run_dir = args.dir or time.strftime("outputs/launch/%Y-%m-%d_%H-%M-%S")
+    return launch(args.num_processes, overrides, run_dir, args.port, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,452 @@
+"""The jitted steps: training over a block of batches, full ranking, sampled ranking.
+
+This is the only module that calls `jax.jit`. A training call runs up to S batches inside one
+dispatch (`lax.fori_loop` with a dynamic trip count, so a short last block costs nothing extra),
+donates the state and the working table, and touches only the rows a batch gathers:
+ids -> gathered rows -> value_and_grad w.r.t. those rows and the relation parameters ->
+gradients summed per distinct row (at one representative occurrence, `optim.claim_rows`) ->
+row-wise Adagrad on the distinct rows -> scatter back. A batch that gathers at least as many ids
+as the table has rows sums its gradients into a table-sized buffer and updates the touched rows
+in one pass over the table instead (training.row_update, `use_dense_update`).
+
+Shapes: S batches per block, C chunks, P positives per chunk, U uniform negatives, K rows in the
+working table, D dimension, B queries.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jgraph.core.hashrng import batch_seed, derive
+from jgraph.core.model import Batch, Layout, Model
+from jgraph.core.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
+from jgraph.core.optim import (
+    claim_rows,
+    decode_rows,
+    encode_rows,
+    relation_optimizer,
+    row_adagrad,
+    sparse_row_adagrad,
+)
+from jgraph.core.scorer import float32_matmuls, negatives_in
+
+Array = Any
+
+
+class TrainState(NamedTuple):
+    step: Array  # int32 [] batches trained so far (RNG is folded with it)
+    key: Array  # PRNG key
+    params: dict  # relation parameters (see Model.init_params)
+    opt_state: Any  # optax state of the relation parameters
+
+
+class Tables(NamedTuple):
+    """The working table: the resident partitions' rows and their row-Adagrad accumulators, plus
+    one scratch row at the end (index K) that duplicate occurrences write to."""
+
+    emb: Array  # float32 [K + 1, D] (or uint16 bfloat16 bits, see optim.table_dtype)
+    acc: Array  # float32 [K + 1]
+    owner: Array  # int32 [K + 1]: scratch of optim.claim_rows (contents never matter)
+
+
+def new_tables(num_rows: int, dim: int, dtype: Any) -> Tables:
+    """An all-zero working table of `num_rows` rows (plus the scratch row)."""
+    return Tables(jnp.zeros((num_rows + 1, dim), dtype), jnp.zeros((num_rows + 1,), jnp.float32),
+                  jnp.zeros((num_rows + 1,), jnp.int32))
+
+
+STAT_KEYS = ("loss", "reg", "count", "nonfinite")
+
+
+class NegativeSpec(NamedTuple):
+    num_uniform: int
+    use_batch: bool
+    all_negs: bool
+    sides: tuple[bool, bool]  # (lhs negatives on, rhs negatives on)
+    both_partitions: bool = False  # negatives.uniform_from=bucket (uniform draws; all_negs keeps
+    #                                the side's partition)
+
+
+def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
+    params = model.init_params()
+    opt = relation_optimizer(relation_lr, eps)
+    key = jax.random.key(seed, impl={"threefry": "threefry2x32"}.get(rng_impl, rng_impl))
+    return TrainState(jnp.zeros((), jnp.int32), key, params, opt.init(params))
+
+
+def _chunk_regions(model: Model, batch: Batch, layout: Layout, other: bool = False
+                   ) -> tuple[Array, ...]:
+    """Per chunk: (lhs lo, lhs n, rhs lo, rhs n) of the partitions negatives come from. [C] each.
+
+    other: instead, the partitions of each side's type on the opposite side of the bucket (the
+    second region of negatives.uniform_from=bucket)."""
+    types = jnp.asarray(model.relation_types)[batch.rel[:, 0]]  # [C, 2]
+    s_l, s_r = (1, 0) if other else (0, 1)
+    return (
+        layout.lo[types[:, 0], s_l],
+        layout.n[types[:, 0], s_l],
+        layout.lo[types[:, 1], s_r],
+        layout.n[types[:, 1], s_r],
+    )
+
+
+def batch_scores(
+    model: Model, neg: NegativeSpec, params: dict, rows: Array, batch: Batch, layout: Layout,
+    num_rows: int,
+):
+    """Scores of one batch (or a group of its chunks).
+
+    Sparse: `rows` = (lhs block [C, P + U, D], rhs block [C, P + U, D]), the rows of each chunk's
+    ids as `gather_ids` lays them out (`side_blocks` splits them): a side's positives, then its
+    uniform negatives (U = 0 on a side without negatives).
+    Dense (all_negs): `rows` is the whole working table [K, D]."""
+    if not neg.all_negs:
+        u_l, u_r = _uniform_per_side(neg)
+        return model.score_blocks(params, rows[0], rows[1], batch, (u_l, u_r),
+                                  neg.use_batch, neg.sides)
+    lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
+    lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
+    extra_l = extra_r = v_l = v_r = None
+    if neg.sides[0]:
+        extra_l = rows
+        v_l = region_mask(lo_l, n_l, num_rows) & not_self_mask(lhs_ids, num_rows)
+    if neg.sides[1]:
+        extra_r = rows
+        v_r = region_mask(lo_r, n_r, num_rows) & not_self_mask(rhs_ids, num_rows)
+    return model.score(params, rows[lhs_ids], rows[rhs_ids], batch, extra_l, extra_r, v_l, v_r,
+                       False, neg.sides)
+
+
+def compute_slices(num_chunks: int, groups: int) -> list[slice]:
+    """A batch's C chunks as `groups` equal slices (one slice when they do not divide C)."""
+    groups = groups if groups > 0 and num_chunks % groups == 0 else 1
+    g = num_chunks // groups
+    return [slice(h * g, (h + 1) * g) for h in range(groups)]
+
+
+def batch_loss(model: Model, neg: NegativeSpec, params: dict, rows: Any, batch: Batch,
+               layout: Layout, num_rows: int, groups: int) -> tuple[Array, dict]:
+    """Loss of a batch, computed as `groups` independent groups of chunks (`compute_slices`);
+    negatives scored in model.compute_dtype (`scorer.negatives_in`).
+
+    Chunks never interact, so the split changes no number; it gives XLA's CPU runtime independent
+    subgraphs to run on different cores (small batched matmuls do not parallelise well inside
+    one op). rows: sparse, one (lhs block, rhs block) pair per group (see `batch_scores`);
+    dense, the working table."""
+    total, stats = 0.0, None
+    for h, sl in enumerate(compute_slices(batch.lhs.shape[0], groups)):
+        sub = Batch(*(a[sl] for a in batch))
+        with negatives_in(model.compute_dtype):
+            sides = batch_scores(model, neg, params, rows if neg.all_negs else rows[h], sub,
+                                 layout, num_rows)
+        loss, st = model.loss(*sides, sub)
+        total = total + loss
+        stats = st if stats is None else {k: stats[k] + st[k] for k in st}
+    return total, stats
+
+
+def _ids(batch: Batch, lo_l: Array, lo_r: Array) -> tuple[Array, Array]:
+    """Padding (-1) replaced by a real row of the right partition, so gathers stay in range."""
+    valid = batch.lhs >= 0
+    return jnp.where(valid, batch.lhs, lo_l[:, None]), jnp.where(valid, batch.rhs, lo_r[:, None])
+
+
+def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, seed: Array) -> Array:
+    """Every row id a batch touches, per chunk: int [C, W] = lhs P, uniform lhs U, rhs P, uniform
+    rhs U (uniform only for the sides that have negatives): each side's candidates contiguous.
+    seed: uint32 [] (hashrng.batch_seed) of the uniform draws."""
+    lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
+    lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
+    k_l, k_r = derive(seed, 0), derive(seed, 1)
+    u = neg.num_uniform if not neg.all_negs else 0
+    other = _chunk_regions(model, batch, layout, other=True) if neg.both_partitions else None
+
+    def draw(k: Array, lo: Array, n: Array, side: int) -> Array:
+        if other is None:
+            return uniform_rows(k, lo, n, u)
+        return uniform_rows_of_two(k, lo, n, other[2 * side], other[2 * side + 1], u)
+
+    parts = [lhs_ids]
+    if u and neg.sides[0]:
+        parts.append(draw(k_l, lo_l, n_l, 0))
+    parts.append(rhs_ids)
+    if u and neg.sides[1]:
+        parts.append(draw(k_r, lo_r, n_r, 1))
+    return jnp.concatenate(parts, axis=1)
+
+
+def _uniform_per_side(neg: NegativeSpec) -> tuple[int, int]:
+    """Uniform negatives gathered per chunk on each side (0 on a side without negatives)."""
+    return tuple(neg.num_uniform if neg.num_uniform and not neg.all_negs and on else 0
+                 for on in neg.sides)
+
+
+def side_blocks(neg: NegativeSpec, ids: Array) -> tuple[Array, Array]:
+    """`gather_ids`' [C, W] split into (lhs block [C, P + U], rhs block [C, P + U])."""
+    p = (ids.shape[1] - sum(_uniform_per_side(neg))) // 2
+    w_l = p + _uniform_per_side(neg)[0]
+    return ids[:, :w_l], ids[:, w_l:]
+
+
+def use_dense_update(row_update: str, gathered: int, num_rows: int) -> bool:
+    """training.row_update for a batch that gathers `gathered` row ids (M, repeats counted) from
+    a working table of `num_rows` (K): dense where asked, or (auto) where M >= K; a sparse
+    update's passes over M rows (two of them scattered) then cost more than dense passes over K."""
+    return row_update == "dense" or (row_update == "auto" and gathered >= num_rows)
+
+
+def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: float, eps: float,
+                     num_rows: int, groups: int = 1, row_update: str = "auto"):
+    """fn(state, tables, block: Batch [S, C, P], num_batches, layout) -> (state, tables, stats).
+
+    Runs `num_batches` (<= S) batches of the block; state and tables (K = num_rows real rows plus
+    the scratch row) are donated. row_update: see `use_dense_update` (all_negs: always dense).
+    stats: {"loss", "reg", "count", "nonfinite"} float32 sums over the block.
+    """
+    opt = relation_optimizer(relation_lr, eps)
+
+    def table_adagrad(tables: Tables, rows: Array, g_rows: Array, ok: Array, seed: Array,
+                      touched: Array | None = None) -> Tables:
+        """Row-wise Adagrad over the whole working table: rows [K, D] as the batch used them,
+        g_rows [K, D] each row's summed gradient; only `touched` rows (bool [K]; None: all)
+        change, and nothing does after a non-finite batch (ok False)."""
+        old_acc = tables.acc[:num_rows]
+        new_emb, acc = row_adagrad(rows, old_acc, g_rows, lr, eps)
+        new_emb = encode_rows(new_emb, tables.emb.dtype, derive(seed, 2))
+        write = ok if touched is None else ok & touched
+        return tables._replace(
+            emb=tables.emb.at[:num_rows].set(jnp.where(write[..., None], new_emb, tables.emb[:num_rows])),
+            acc=tables.acc.at[:num_rows].set(jnp.where(write, acc, old_acc)))
+
+    def one_batch(state: TrainState, tables: Tables, batch: Batch, layout: Layout):
+        seed = batch_seed(state.key, state.step)
+        if neg.all_negs:
+            rows = model.renorm(decode_rows(tables.emb[:num_rows]))
+
+            def f(rows, params):
+                return batch_loss(model, neg, params, rows, batch, layout, num_rows, groups)
+
+            (total, stats), (g_rows, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
+                rows, state.params
+            )
+            ok = jnp.isfinite(total)
+            tables = table_adagrad(tables, rows, g_rows, ok, seed)
+        else:
+            # every (chunk group, side) block gathered and differentiated on its own: from one
+            # [C, W, D] array XLA assembled the gradient in one slow loop over a select per
+            # source (12% of a d=100 step); per block it is a dot output updated in place
+            ids = side_blocks(neg, gather_ids(model, neg, batch, layout, seed))
+            pieces = [tuple(i[sl] for i in ids) for sl in compute_slices(ids[0].shape[0], groups)]
+            flat = jnp.concatenate([i.ravel() for pair in pieces for i in pair])  # [M]
+            dense = use_dense_update(row_update, flat.shape[0], num_rows)
+            blocks = jax.tree_util.tree_map(
+                lambda i: model.renorm(decode_rows(tables.emb.at[i].get(mode="promise_in_bounds"))),
+                pieces)
+
+            def f(blocks, params):
+                return batch_loss(model, neg, params, blocks, batch, layout, num_rows, groups)
+
+            (total, stats), (g_blocks, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
+                blocks, state.params
+            )
+            d = jax.tree_util.tree_leaves(blocks)[0].shape[-1]
+            ok = jnp.isfinite(total)
+            if dense:
+                # every occurrence's gradient added into a table-sized buffer, then Adagrad over
+                # the table's rows (the touched ones change)
+                g_rows = jnp.zeros((num_rows, d), jnp.float32)
+                for i, g in zip(jax.tree_util.tree_leaves(pieces), jax.tree_util.tree_leaves(g_blocks),
+                                strict=True):
+                    g_rows = g_rows.at[i.ravel()].add(g.reshape(-1, d), mode="promise_in_bounds")
+                touched = jnp.zeros((num_rows,), bool).at[flat].set(True, mode="promise_in_bounds")
+                rows = model.renorm(decode_rows(tables.emb[:num_rows]))
+                tables = table_adagrad(tables, rows, g_rows, ok, seed, touched)
+            else:
+                owner, rep = claim_rows(tables.owner, flat)
+                rows = jnp.concatenate([b.reshape(-1, d) for b in jax.tree_util.tree_leaves(blocks)])
+                # each row's gradient summed over its occurrences, at its representative (one
+                # scatter-add per block, no concatenated copy); a non-finite batch updates nothing
+                # (the host stops the run on seeing the count)
+                g_rows, at = jnp.zeros_like(rows), 0  # [M, D]
+                for g in jax.tree_util.tree_leaves(g_blocks):
+                    g = g.reshape(-1, d)
+                    g_rows = g_rows.at[rep[at : at + g.shape[0]]].add(g, mode="promise_in_bounds")
+                    at += g.shape[0]
+                g_rows = jnp.where(ok, g_rows, 0.0)
+                first = rep == jnp.arange(flat.shape[0], dtype=jnp.int32)
+                target = jnp.where(first, flat, num_rows)  # other occurrences: the scratch row
+                emb, acc = sparse_row_adagrad(tables.emb, tables.acc, target, rows, g_rows, lr, eps,
+                                              derive(seed, 2))
+                tables = Tables(emb, acc, owner)
+        g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
+        updates, opt_state = opt.update(g_params, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        stats = {
+            "loss": jnp.where(ok, stats["loss"], 0.0),
+            "reg": jnp.where(ok, stats["reg"], 0.0),
+            "count": stats["count"],
+            "nonfinite": (~ok).astype(jnp.float32),
+        }
+        return TrainState(state.step + 1, state.key, params, opt_state), tables, stats
+
+    @partial(jax.jit, donate_argnums=(0, 1))
+    @float32_matmuls
+    def train_block(state: TrainState, tables: Tables, block: Batch, num_batches: Array,
+                    layout: Layout):
+        def body(i, carry):
+            state, tables, acc = carry
+            batch = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_index_in_dim(a, i, 0, False), block)
+            state, tables, stats = one_batch(state, tables, batch, layout)
+            return state, tables, {k: acc[k] + stats[k] for k in STAT_KEYS}
+
+        zero = {k: jnp.zeros((), jnp.float32) for k in STAT_KEYS}
+        return jax.lax.fori_loop(0, num_batches, body, (state, tables, zero))
+
+    return train_block
+
+
+def make_query_ranks(model: Model, ties: str):
+    """fn(params, emb, fixed_ids [B], rel [B], cand_lo, target [B], filter_q [F], filter_c [F],
+    valid [B], excluded [B], *, num_cands, side) -> (raw rank [B], filtered rank [B],
+    filtered #candidates [B]).
+
+    Full ranking of each query's true entity among all `num_cands` rows of its type, which start
+    at row `cand_lo` of `emb`. `side` 0 replaces the head, 1 the tail. Filter pairs (query index,
+    candidate) are other known true entities, removed for the filtered rank (padding: candidate
+    index num_cands, dropped). `excluded` is one candidate per query removed from both ranks (the
+    query's own entity with eval.exclude_self; num_cands: none). Padding queries get rank 0.
+    """
+
+    @partial(jax.jit, static_argnames=("num_cands", "side"))
+    @float32_matmuls
+    def ranks(params, emb, fixed_ids, rel, cand_lo, target, filter_q, filter_c, valid, excluded, *,
+              num_cands, side):
+        types = jnp.asarray(model.relation_types)[rel]  # [B, 2]
+        fixed = emb[fixed_ids]
+        cands = jax.lax.dynamic_slice_in_dim(emb, cand_lo, num_cands, axis=0)
+        scores = model.query_scores(params, fixed, types[:, 1 - side], rel, cands,
+                                    types[0, side], side)
+        pos = jnp.take_along_axis(scores, target[:, None], axis=1)  # [B, 1]
+        col = jnp.arange(num_cands)[None, :]
+        others = (col != target[:, None]) & (col != excluded[:, None])
+        removed = jnp.zeros(scores.shape, bool).at[filter_q, filter_c].set(True, mode="drop") & others
+        greater, equal = (scores > pos) & others, (scores == pos) & others
+        raw = _tie_rank(jnp.sum(greater, 1), jnp.sum(equal, 1), ties)
+        filt = _tie_rank(jnp.sum(greater & ~removed, 1), jnp.sum(equal & ~removed, 1), ties)
+        num = num_cands - jnp.sum(removed, axis=1) - jnp.sum(col == excluded[:, None], axis=1)
+        return jnp.where(valid, raw, 0.0), jnp.where(valid, filt, 0.0), jnp.where(valid, num, 0)
+
+    return ranks
+
+
+def _tie_rank(greater: Array, equal: Array, ties: str) -> Array:
+    greater = greater.astype(jnp.float32)
+    equal = equal.astype(jnp.float32)
+    if ties == "optimistic":
+        return 1.0 + greater
+    if ties == "pessimistic":
+        return 1.0 + greater + equal
+    return 1.0 + greater + 0.5 * equal
+
+
+def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int,
+                       exclude_self: bool = False):
+    """fn(params, emb, batch, layout, key) -> per side (rank [C, P], auc [C, P], valid [C, P]).
+
+    PBG's sampled protocol: each positive ranked among its batch + uniform negatives; with
+    `exclude_self`, a negative that is the query's own entity does not count.
+    """
+
+    @jax.jit
+    @float32_matmuls
+    def ranks(params, emb, batch: Batch, layout: Layout, key):
+        if neg.all_negs:  # (max_norm: the caller renormalises emb once)
+            rows, ids = emb, None
+        else:
+            ids = side_blocks(neg, gather_ids(model, neg, batch, layout, batch_seed(key, 0)))
+            rows = tuple(emb[i] for i in ids)
+        lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, batch, layout, num_rows)
+        out = []
+        p = batch.lhs.shape[1]
+        for side, s in enumerate((lhs_side, rhs_side)):
+            if s is None:
+                out.append(None)
+                continue
+            valid = s.valid
+            if exclude_self and ids is not None:
+                # candidate ids of this side's negative columns (its block), and the query's own
+                # id (the other side's positive)
+                cand = ids[side] if neg.use_batch else ids[side][:, p:]
+                own = ids[1 - side][:, :p]
+                valid = valid & (cand[:, None, :] != own[:, :, None])
+            pos = s.pos[..., None]
+            greater = jnp.sum((s.neg > pos) & valid, axis=-1)
+            equal = jnp.sum((s.neg == pos) & valid, axis=-1)
+            below = jnp.sum((s.neg < pos) & valid, axis=-1)
+            num = jnp.maximum(jnp.sum(valid, axis=-1), 1)
+            auc = (below + 0.5 * equal) / num
+            out.append((_tie_rank(greater, equal, ties), auc, batch.lhs >= 0))
+        return tuple(out)
+
+    return ranks
+
+
+def make_slot_ops(init_scale: float):
+    """Jitted working-table edits (table donated): load rows into a slot, or initialise a slot.
+
+    put(tables, start, emb [M, D], acc [M]) -> tables; init(tables, start, key, offset, rows=M) -> tables
+    (rows drawn with `key` folded with `offset`, the rows' place in their partition);
+    get(tables, start, rows=M, out=None) -> host copies (emb [M, D] float32 or bfloat16, into `out`
+    if given; acc [M]).
+    One compile per slot capacity M. Hand `put` 64-byte aligned host arrays (memory.aligned_empty,
+    as storage reads return them): the CPU client then aliases them instead of copying.
+    """
+
+    def _put(tables: Tables, start: Array, emb: Array, acc: Array) -> Tables:
+        return tables._replace(
+            emb=jax.lax.dynamic_update_slice_in_dim(tables.emb, encode_rows(emb, tables.emb.dtype),
+                                                    start, 0),
+            acc=jax.lax.dynamic_update_slice_in_dim(tables.acc, acc, start, 0),
+        )
+
+    put = jax.jit(_put, donate_argnums=(0,))
+
+    @partial(jax.jit, donate_argnums=(0,), static_argnames=("rows",))
+    def init(tables: Tables, start: Array, key: Array, offset: Array, rows: int) -> Tables:
+        # the key is folded here: an eager fold_in per call waited for the calls queued before it
+        # (1.0 s of a 1M-row slot's 1.4 s)
+        key = jax.random.fold_in(key, offset)
+        emb = init_scale * jax.random.normal(key, (rows, tables.emb.shape[1]), jnp.float32)
+        return _put(tables, start, emb, jnp.zeros((rows,), jnp.float32))
+
+    @partial(jax.jit, static_argnames=("rows",))
+    def get_on_device(tables: Tables, start: Array, rows: int) -> tuple[Array, Array]:
+        emb = jax.lax.dynamic_slice_in_dim(tables.emb, start, rows, 0)
+        if emb.dtype == jnp.uint16:  # bfloat16 bits: stored as bfloat16
+            emb = jax.lax.bitcast_convert_type(emb, jnp.bfloat16)
+        return (emb,
+                jax.lax.dynamic_slice_in_dim(tables.acc, start, rows, 0))
+
+    def get(tables: Tables, start: int, rows: int, out: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+        if all(d.platform == "cpu" for d in tables.emb.devices()):
+            # the table is host memory: copy the rows out of a zero-copy view (a memcpy, a third
+            # of the jitted slice's time), before the table is donated again
+            emb = np.asarray(tables.emb)[start : start + rows]
+            if emb.dtype == np.uint16:
+                emb = emb.view(jnp.bfloat16)
+            acc = np.asarray(tables.acc)[start : start + rows].copy()
+        else:
+            emb, acc = (np.asarray(a) for a in get_on_device(tables, jnp.int32(start), rows=rows))
+        if out is None:
+            return np.array(emb), acc
+        np.copyto(out, emb)
+        return out, acc
+
+    return put, init, get

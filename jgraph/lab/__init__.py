@@ -1,0 +1,1 @@
+"""Experiment tooling: run directories read back, reports, plots and sweep summaries."""
