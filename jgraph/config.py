@@ -1,4 +1,4 @@
-"""Typed configuration schema: every yaml under conf/ is validated against these dataclasses.
+"""Typed configuration schema: every yaml under jgraph/conf/ is validated against these dataclasses.
 
 Hydra composes `conf/train.yaml` on top of `TrainConfig` (registered as `train_schema`), so an unknown
 key or a wrong type is an error before anything heavy starts. The engine receives these dataclasses,
@@ -8,11 +8,14 @@ never a `DictConfig` (`to_config` converts). This module imports no jax.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 DEFAULT_ENTITY_TYPE = "entity"
+# the shipped Hydra configs (train.yaml, experiment/, data/, ...): package data, so a wheel has them
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 @dataclass

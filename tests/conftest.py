@@ -1,22 +1,12 @@
-"""Shared fixtures: the shared benchmark data folder (tests that need it skip with a reason)."""
+"""Shared fixtures: the benchmark data folder (tests that need it skip with a reason) and the tiny
+trained runs that several modules only read. Helper functions live in helpers.py."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-CONF = REPO / "conf"
-
-
-def shared_data() -> Path | None:
-    """The folder with FB15k-237/, UMLS/, ... : $JGRAPH_DATA, else ../shared/data beside the repo."""
-    for cand in (os.environ.get("JGRAPH_DATA"), REPO.parent / "shared" / "data"):
-        if cand and (Path(cand) / "UMLS" / "train.tsv.gz").is_file():
-            return Path(cand)
-    return None
+from helpers import shared_data, tiny_run
 
 
 @pytest.fixture
@@ -25,3 +15,15 @@ def data_root() -> Path:
     if root is None:
         pytest.skip("benchmark data not found: set JGRAPH_DATA to the folder holding UMLS/, FB15k-237/")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_runs_root(tmp_path_factory) -> Path:
+    """Where the session's tiny runs (helpers.tiny_run) are trained, once per setting."""
+    return tmp_path_factory.getbasetemp() / "tiny-runs"
+
+
+@pytest.fixture(scope="session")
+def run_dir(tiny_runs_root) -> Path:
+    """The tiny reciprocal ComplEx run over 2 partitions (read only: export, predict, neighbours)."""
+    return tiny_run(tiny_runs_root, parts=2)

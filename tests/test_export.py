@@ -17,6 +17,7 @@ from tiny_run import REPO, numpy_filtered_mrr, tiny_run
 
 from jgraph.cli.evaluate import evaluate
 from jgraph.cli.export import export
+from jgraph.config import CONF_DIR
 from jgraph.data.prepared import train_edges
 from jgraph.trained import open_run
 
@@ -101,7 +102,7 @@ def test_fb15k237_round_trip(data_root: Path, tmp_path: Path) -> None:
     run_import(ImportSpec(out=str(tmp_path / "data" / "fb15k237"), train=[str(src / "train.tsv.gz")],
                           valid=[str(src / "valid.tsv.gz")], test=[str(src / "test.tsv.gz")]))
     register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         cfg = to_config(compose(config_name="train", overrides=[
             "+experiment=fb15k237", "data.format=prepared", f"data.root={tmp_path / 'data'}",
             "data.path=fb15k237", "model.dimension=100", "training.num_epochs=3",

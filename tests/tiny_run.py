@@ -56,7 +56,7 @@ def tiny_run(tmp_root: Path, parts: int = 1, model: tuple[str, ...] = RECIPROCAL
                           valid=[str(files["valid"])], test=[str(files["test"])],
                           partitions={"*": parts}), log=lambda m: None)
     register_configs()
-    conf = REPO / "conf"
+    from jgraph.config import CONF_DIR as conf
     with initialize_config_dir(config_dir=str(conf), version_base=None):
         cfg = to_config(compose(config_name="train", overrides=[
             "data.format=prepared", f"data.root={base / 'data'}", "data.path=toy", "data.name=toy",

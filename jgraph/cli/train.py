@@ -1,7 +1,7 @@
 """`python -m jgraph.train` / `jgraph train`: the Hydra command line over `jgraph.train.run.run`.
 
     python -m jgraph.train                          # built-in generated graph, < 1 min on 2 cores
-    python -m jgraph.train +experiment=fb15k237     # a recipe from conf/experiment/
+    python -m jgraph.train +experiment=fb15k237     # a recipe from jgraph/conf/experiment/
     python -m jgraph.train -m model.dimension=100,200 optimizer.lr=0.05,0.1   # a sweep
 
 Returns the validation MRR (`objective`) so optimizing sweepers can maximise it; a user's mistake
@@ -13,14 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 
-from jgraph.config import register_configs
+from jgraph.config import CONF_DIR, register_configs
 from jgraph.core.metrics import objective
 from jgraph.train.run import run
 
 log = logging.getLogger("jgraph")
-CONF_DIR = str(Path(__file__).resolve().parent.parent.parent / "conf")
 
 register_configs()
 
@@ -33,7 +31,7 @@ def main() -> None:
     from jgraph.storage.checkpoint import CheckpointError
     from jgraph.train.cluster import ClusterError
 
-    @hydra.main(config_path=CONF_DIR, config_name="train", version_base=None)
+    @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base=None)
     def main(cfg) -> float:
         out = HydraConfig.get().runtime.output_dir
         try:
