@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import tensorstore as ts
 
 from jgraph.config import TrainConfig
-from jgraph.data.dataset import Dataset, Edges
+from jgraph.data.graph import Dataset, Edges
 from jgraph.errors import DataError
 from jgraph.storage import kv
 from jgraph.storage.edges import BucketWriter
