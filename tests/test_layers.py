@@ -21,7 +21,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),  # operators, comparators, losses, regularizers registered by name
     ("jgraph.storage",),  # TensorStore: kv, shards, checkpoints, edges
     ("jgraph.data",),  # readers, dictionaries, datasets, importer, downloads
-    ("jgraph.assembly", "jgraph.ranking"),  # a model and its state from a config; full ranking
+    # a model and its state from a config; full ranking; a run's name mapping; rows read out in id order
+    ("jgraph.assembly", "jgraph.ranking", "jgraph.mapping", "jgraph.readout"),
     ("jgraph.trained",),  # a trained run opened for read-out
     ("jgraph.train",),  # the training job
     ("jgraph.cli", "jgraph.lab", "jgraph.api", "jgraph"),  # commands, experiment tools, public API
