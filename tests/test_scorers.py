@@ -25,12 +25,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import model_of
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.core.model import Batch, Model
 from jgraph.core.scorer import COMPARATORS, OPERATORS, comparator_for, float32_matmuls, neg_dot, negatives_in
 
-D, R = 6, 3  # dimension (even, for complex operators), relations
+D, R = 8, 3  # dimension (divisible by 4: complex operators halve it, quate quarters it), relations
 C, P, U, K = 2, 4, 3, 5  # chunks, positives per chunk, uniform negatives per chunk, table rows
 PADDED = [(1, 2), (1, 3)]  # (chunk, position) of padding: the tail of the last chunk
 RTOL = ATOL = 1e-4
@@ -51,6 +52,26 @@ def _complex_apply(p, r, x):
     return np.concatenate([z.real, z.imag])
 
 
+def _rotate_apply(p, r, x):
+    h = x.shape[0] // 2
+    z = (x[:h] + 1j * x[h:]) * np.exp(1j * p["phase"][r])
+    return np.concatenate([z.real, z.imag])
+
+
+def _hamilton(x, y):
+    """Quaternion products of arrays [4, k] of parts (a, b, c, d) -> [4, k]."""
+    a1, b1, c1, d1 = x
+    a2, b2, c2, d2 = y
+    return np.stack([a1 * a2 - b1 * b2 - c1 * c2 - d1 * d2, a1 * b2 + b1 * a2 + c1 * d2 - d1 * c2,
+                     a1 * c2 - b1 * d2 + c1 * a2 + d1 * b2, a1 * d2 + b1 * c2 - c1 * b2 + d1 * a2])
+
+
+def _quate_apply(p, r, x):
+    q = p["quaternion"][r]  # [D/4, 4]
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return _hamilton(x.reshape(4, -1), q.T).ravel()
+
+
 REF_OPERATORS = {
     "none": RefOperator(lambda p, r, x: x, lambda p, r: None),
     "translation": RefOperator(lambda p, r, x: x + p["translation"][r], lambda p, r: p["translation"][r]),
@@ -62,6 +83,8 @@ REF_OPERATORS = {
     "affine": RefOperator(
         lambda p, r, x: p["matrix"][r] @ x + p["translation"][r], lambda p, r: None
     ),
+    "rotate": RefOperator(_rotate_apply, lambda p, r: None),
+    "quate": RefOperator(_quate_apply, lambda p, r: None),
 }
 
 
@@ -166,12 +189,9 @@ def make_case(operator: str | list[str], comparator: str, bias: bool, reciprocal
     types = np.zeros((R, 2), np.int32) if relation_types is None else np.asarray(relation_types, np.int32)
     num_types = int(types.max()) + 1
     ops = [operator] * len(types) if isinstance(operator, str) else list(operator)
-    model = Model(
-        dimension=D, operator_of_relation=ops, relation_types=types,
-        relation_weight=np.ones(len(types)), num_types=num_types, comparator=comparator, bias=bias,
-        loss="ranking", margin=0.1, regularizer="n3", regularization_coef=0.1, reciprocal=reciprocal,
-        global_emb=global_emb, max_norm=None, init_scale=1.0,
-    )
+    model = model_of(dimension=D, operator_of_relation=ops, relation_types=types, num_types=num_types,
+                     comparator=comparator, bias=bias, regularization_coef=0.1, reciprocal=reciprocal,
+                     global_emb=global_emb)
     # perturb the identity init so no operator is the identity
     noisy = lambda t: {k: noisy(v) for k, v in t.items()} if isinstance(t, dict) else (
         np.asarray(t, np.float64) + 0.5 * rng.standard_normal(np.shape(t)))
@@ -433,21 +453,46 @@ MIXABLE = [n for n in OPERATOR_NAMES if not OPERATORS.get(n).complex]
 def test_a_different_operator_per_relation(reciprocal):
     """PBG's RelationSchema.operator: each relation may use its own operator; the model holds every
     kind's parameters for all relations and applies relation r's kind (N3 of its parameters too)."""
-    ops = [MIXABLE[i % len(MIXABLE)] for i in (2, 1, 4)]  # now: linear, diagonal, translation
+    ops = [MIXABLE[i % len(MIXABLE)] for i in (2, 1, 4)]  # now: linear, diagonal, quate
     assert len(set(ops)) > 1
     case = make_case(ops, "dot", False, reciprocal, seed=3)
     check_against_reference(case, "dot", False, "uniform")
     check_against_reference(case, "dot", False, "all")
 
 
+def test_quaternion_reference_is_hamilton():
+    """The reference's Hamilton product: i j = k, j i = -k, k i = j, and |x y| = |x| |y|."""
+    one, i, j, k = (np.eye(4)[n][:, None] for n in range(4))
+    np.testing.assert_array_equal(_hamilton(i, j), k)
+    np.testing.assert_array_equal(_hamilton(j, i), -k)
+    np.testing.assert_array_equal(_hamilton(k, i), j)
+    np.testing.assert_array_equal(_hamilton(one, j), j)
+    x, y = np.random.default_rng(0).standard_normal((2, 4, 1))
+    assert np.isclose(np.linalg.norm(_hamilton(x, y)), np.linalg.norm(x) * np.linalg.norm(y))
+
+
+@pytest.mark.parametrize("operator", ["rotate", "quate"])
+def test_rotations_keep_lengths(operator):
+    """RotatE keeps each complex coordinate's modulus, QuatE each quaternion's length, whatever the
+    parameters (QuatE normalises its quaternions; RotatE's phases have no length)."""
+    op = OPERATORS.get(operator)
+    rng = np.random.default_rng(0)
+    params = {k: jnp.asarray(3.0 * rng.standard_normal(v.shape), jnp.float32)
+              for k, v in op.init(R, D).items()}
+    x = rng.standard_normal((R, D))
+    y = np.asarray(op.apply(params, jnp.arange(R), jnp.asarray(x, jnp.float32)), np.float64)
+    parts = 2 if operator == "rotate" else 4
+    norms = lambda v: np.linalg.norm(v.reshape(R, parts, -1), axis=1)
+    np.testing.assert_allclose(norms(y), norms(x), rtol=1e-5)
+    assert np.abs(y - x).max() > 0.1  # and it did move them
+
+
 def test_complex_operator_cannot_be_mixed():
     complex_ops = [n for n in OPERATOR_NAMES if OPERATORS.get(n).complex]
     assert complex_ops
     with pytest.raises(ValueError, match="complex"):
-        Model(dimension=D, operator_of_relation=[complex_ops[0], MIXABLE[0]],
-              relation_types=np.zeros((2, 2)), relation_weight=np.ones(2), num_types=1, comparator="dot",
-              bias=False, loss="ranking", margin=0.1, regularizer="n3", regularization_coef=0.0,
-              reciprocal=False, global_emb=False, max_norm=None, init_scale=1.0)
+        model_of(dimension=D, operator_of_relation=[complex_ops[0], MIXABLE[0]],
+                 relation_types=np.zeros((2, 2)))
 
 
 def test_bfloat16_neg_dot_and_its_gradient():
