@@ -92,11 +92,16 @@ def test_uncommitted_write_is_invisible_and_collected(tmp_path):
     store.commit({"epoch": 1})
     store.write_partition("e", 0, *rows(2))  # a crash before the commit:
     store.wait()
-    crashed = CheckpointStore(loc)  # ... a new process sees version 1 only
-    np.testing.assert_array_equal(crashed.read_partition("e", 0).result()[0], rows(1)[0])
-    crashed.collect_garbage()
+    store.owner_lock.release()  # (the process is gone)
+    reader = CheckpointStore(loc)  # ... a new process sees version 1 only
+    np.testing.assert_array_equal(reader.read_partition("e", 0).result()[0], rows(1)[0])
+    resumed = CheckpointStore(loc, writer=True)  # the next writer leaves v2 (newer than the
+    assert (tmp_path / "ckpt" / "tables" / "e" / "0" / "v2").exists()  # manifest) alone ...
+    resumed.write_partition("e", 1, *rows(3))
+    resumed.commit({"epoch": 2})  # ... until its own commit makes v2 current without it
     assert not (tmp_path / "ckpt" / "tables" / "e" / "0" / "v2").exists()
-    crashed.close()
+    np.testing.assert_array_equal(reader.read_partition("e", 0).result()[0], rows(1)[0])
+    resumed.close()
 
 
 def test_snapshot_keeps_its_data(tmp_path):

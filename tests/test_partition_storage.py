@@ -8,7 +8,7 @@ import pytest
 import tensorstore as ts
 
 from jgraph.memory import ALIGN, HostBuffers
-from jgraph.storage import partition
+from jgraph.storage import shards as partition
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.storage.shards import read_array, read_blocks, read_rows, shard_rows, write_blocks
 

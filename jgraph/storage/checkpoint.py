@@ -11,8 +11,17 @@ is ever overwritten. `commit` waits for those writes and, on local disk, fsyncs 
 writes skip the per-file fsync: a partition is often rewritten before its version is committed),
 then replaces the manifest in one atomic step (a temporary file renamed over it on local disk; a
 single-object put elsewhere). A crash before
-the switch leaves version N intact and readable; unreferenced keys are deleted after the switch
-and on the next open.
+the switch leaves version N intact and readable.
+
+One writer at a time (jgraph.storage.lock): a store takes the location's lock when opened with
+`writer=True` (training does, so a second run fails at once and an unwritable location is reported
+before any work) or at its first write; `writer=False` writes under another process's lock (the
+non-primary processes of a distributed run). Only the lock holder deletes: after each switch and
+when it opens, the data of versions up to the committed one that no manifest names; never data of a
+newer version (another process's writes in flight). A reader (predict, export, ...) deletes nothing.
+
+Every partition read is verified: a missing shard is an error (not TensorStore's fill value), and
+the CRC-32 of a partition's bytes, recorded in the manifest by its writer, is checked.
 """
 
 from __future__ import annotations
@@ -20,10 +29,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
-import shutil
 import threading
 import time
+import weakref
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -32,7 +41,9 @@ import numpy as np
 import tensorstore as ts
 
 from jgraph.memory import aligned_empty
-from jgraph.storage import kv
+from jgraph.storage import garbage, kv
+from jgraph.storage.kv import CheckpointError
+from jgraph.storage.lock import CheckpointLock
 from jgraph.storage.shards import read_array, read_blocks, write_array, write_blocks
 
 MANIFEST = "checkpoint.json"
@@ -51,15 +62,11 @@ def column_sum(rows: np.ndarray) -> np.ndarray:
     return total
 
 
-class CheckpointError(RuntimeError):
-    pass
-
-
 class CheckpointStore:
     """Partition tables and relation parameters of one run, versioned (see module docstring)."""
 
     def __init__(self, location: str, context: ts.Context | None = None, io_threads: int = 4,
-                 collect: bool = True, max_pending_writes: int = 2) -> None:
+                 writer: bool | None = None, max_pending_writes: int = 2) -> None:
         self.url = kv.base_url(location)
         self.context = context or ts.Context()
         self.kv = kv.open_kvstore(self.url, self.context)
@@ -67,6 +74,7 @@ class CheckpointStore:
         self.version = int(self.manifest["version"]) if self.manifest else 0
         self._pending_tables: dict[str, dict[str, str]] = {}
         self._pending_params: str | None = None
+        self._pending_sums: dict[str, str] = {}  # table key -> CRC-32 of what this process wrote
         self._futures: dict[tuple[str, int], Future] = {}
         self._other_futures: list[Future] = []
         self._lock = threading.Lock()
@@ -77,8 +85,13 @@ class CheckpointStore:
         self._write_context = ts.Context({"file_io_sync": False}, self.context)
         # each pending write holds a copy of its partition: at most this many at once (memory bound)
         self._write_slots = threading.BoundedSemaphore(max_pending_writes)
-        if collect and self.manifest is not None:
-            self.collect_garbage()  # leftovers of a crash between writes and the switch
+        self.writer = writer
+        self.owner_lock = CheckpointLock(self.kv, self.url)
+        weakref.finalize(self, self.owner_lock.release)  # a store dropped unclosed lets go
+        if writer:
+            self.owner_lock.acquire()
+            if self.manifest is not None:
+                self.collect_garbage()  # leftovers of a crash between writes and the switch
         self.bytes_written = 0
         self.bytes_read = 0
         self.io_seconds = 0.0  # time spent in background reads and writes (hidden or not)
@@ -95,6 +108,11 @@ class CheckpointStore:
         if m.get("format") != FORMAT:
             raise CheckpointError(f"{self.url}{MANIFEST}: unknown format {m.get('format')!r}")
         return m
+
+    def _claim(self) -> None:
+        """Before a write: take the location's lock unless it is held or another process's."""
+        if self.writer is not False:
+            self.owner_lock.acquire()
 
     def exists(self) -> bool:
         return self.manifest is not None
@@ -140,6 +158,7 @@ class CheckpointStore:
         runs when the write no longer needs `emb` and `acc` (finished or failed). count: the
         partition's real rows (the first `count` of emb; the rest padding), whose mean row is
         stored beside them (`read_partition_mean`)."""
+        self._claim()
         key = self.partition_key(etype, part)
         prev = self._futures.get((etype, part))
 
@@ -168,15 +187,19 @@ class CheckpointStore:
         with `count`, also the mean of its first `count` rows (float32 [D], as "mean")."""
         t0 = time.perf_counter()
         total = np.zeros(shape[1], np.float64)
+        crc = 0
 
         def block(a: int, b: int) -> np.ndarray:
-            rows = emb_block(a, b)
+            nonlocal crc
+            rows = np.ascontiguousarray(emb_block(a, b), dtype)
+            crc = zlib.crc32(rows, crc)
             if count is not None and a < count:
                 total[:] += column_sum(rows[: count - a])
             return rows
 
         write_blocks(kv.join(self.url, key, "emb"), shape, dtype, block, self._write_context)
         write_array(kv.join(self.url, key, "acc"), acc, self._write_context)
+        self._pending_sums[key] = f"{zlib.crc32(np.ascontiguousarray(acc), crc):08x}"
         if count is not None:
             write_array(kv.join(self.url, key, "mean"), (total / max(count, 1)).astype(np.float32),
                         self._write_context)
@@ -188,6 +211,7 @@ class CheckpointStore:
         """Write a partition for the next version now, in the caller's thread, one shard of rows at a
         time from `emb_block(start, stop)` (e.g. slices of the working table): no copy of the
         whole partition is ever held. count: as in `write_partition`."""
+        self._claim()
         prev = self._futures.pop((etype, part), None)
         if prev is not None:
             prev.result()
@@ -214,17 +238,20 @@ class CheckpointStore:
         if key is None:
             return None
         t0 = time.perf_counter()
-        acc = read_array(kv.join(self.url, key, "acc"), self.context)
+        acc = self._verified(key, lambda: read_array(kv.join(self.url, key, "acc"), self.context))
         self.io_seconds += time.perf_counter() - t0
 
         def blocks() -> Iterator[tuple[int, np.ndarray]]:
             it = read_blocks(kv.join(self.url, key, "emb"), self.context)
+            crc = 0
             while True:
                 t = time.perf_counter()
-                nxt = next(it, None)
+                nxt = self._verified(key, lambda: next(it, None))
                 self.io_seconds += time.perf_counter() - t
                 if nxt is None:
+                    self._check_sum(key, zlib.crc32(np.ascontiguousarray(acc), crc))
                     return
+                crc = zlib.crc32(np.ascontiguousarray(nxt[1]), crc)
                 self.bytes_read += nxt[1].nbytes
                 yield nxt
 
@@ -247,13 +274,39 @@ class CheckpointStore:
             if pending is not None:
                 pending.result()  # a read waits for a pending write of the same partition
             t0 = time.perf_counter()
-            emb = read_array(kv.join(self.url, key, "emb"), self.context, alloc)
-            acc = read_array(kv.join(self.url, key, "acc"), self.context)
+            emb, acc = self._verified(key, lambda: (
+                read_array(kv.join(self.url, key, "emb"), self.context, alloc),
+                read_array(kv.join(self.url, key, "acc"), self.context)))
+            self._check_sum(key, zlib.crc32(np.ascontiguousarray(acc),
+                                            zlib.crc32(np.ascontiguousarray(emb))))
             self.bytes_read += emb.nbytes + acc.nbytes
             self.io_seconds += time.perf_counter() - t0
             return emb, acc
 
         return self._pool.submit(work)
+
+    def _verified(self, key: str, read: Callable[[], Any]) -> Any:
+        """`read()`, with TensorStore's "not found" (a table or shard file gone) as a
+        CheckpointError naming the table."""
+        try:
+            return read()
+        except ValueError as e:
+            if "NOT_FOUND" not in str(e):
+                raise
+            now = self._read_manifest()
+            if self.owner_lock.record is None and now and now["version"] != self.version:
+                raise CheckpointError(f"{self.url}: version {self.version} was replaced by version "
+                                      f"{now['version']} while being read (a run is training on "
+                                      "it); open it again") from None
+            raise CheckpointError(f"{self.url}{key}: data missing ({str(e).splitlines()[0]}); "
+                                  "the checkpoint is damaged") from None
+
+    def _check_sum(self, key: str, crc: int) -> None:
+        """Compare a partition's CRC-32 as read with the one its writer recorded (if any)."""
+        want = self._pending_sums.get(key) or (self.manifest or {}).get("checksums", {}).get(key)
+        if want is not None and want != f"{crc:08x}":
+            raise CheckpointError(f"{self.url}{key}: checksum {crc:08x}, the manifest says {want}; "
+                                  "the checkpoint is damaged")
 
     def read_partition_mean(self, etype: str, part: int) -> np.ndarray | None:
         """The mean row (float32 [D]) of the newest data of a partition, as its writer stored it;
@@ -274,7 +327,9 @@ class CheckpointStore:
 
     def add_pending(self, etype: str, part: int) -> None:
         """Count a partition another process wrote for the next version into the next commit."""
-        self._pending_tables.setdefault(etype, {})[str(part)] = self.partition_key(etype, part)
+        key = self.partition_key(etype, part)
+        self._pending_tables.setdefault(etype, {})[str(part)] = key
+        self._pending_sums.pop(key, None)  # its writer's checksum is not known here
 
     def refresh(self) -> None:
         """Re-read the manifest another process committed; forget this process's pending writes."""
@@ -282,11 +337,13 @@ class CheckpointStore:
         self.manifest = self._read_manifest()
         self.version = int(self.manifest["version"]) if self.manifest else 0
         self._pending_tables.clear()
+        self._pending_sums.clear()
         self._pending_params = None
         self._futures.clear()
 
     # ------------------------------------------------------------------ params
     def write_params(self, arrays: dict[str, np.ndarray]) -> Future:
+        self._claim()
         key = f"params/v{self.next_version}.npz"
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -317,23 +374,32 @@ class CheckpointStore:
             self._sync_pending()
 
     def commit(self, progress: dict[str, Any], extra: dict[str, Any] | None = None) -> int:
-        """Make everything written since the last commit current, atomically. Returns the version."""
+        """Make everything written since the last commit current, atomically. Returns the version.
+        CheckpointError (and nothing committed) if this process no longer owns the location."""
+        self._claim()
         self.wait(durable=True)
+        if self.writer is not False:
+            self.owner_lock.check()
         tables = {t: dict(p) for t, p in (self.manifest or {}).get("tables", {}).items()}
         for etype, parts in self._pending_tables.items():
             tables.setdefault(etype, {}).update(parts)
+        named = {k for parts in tables.values() for k in parts.values()}
+        sums = {k: v for k, v in {**(self.manifest or {}).get("checksums", {}),
+                                  **self._pending_sums}.items() if k in named}
         manifest = {
             "format": FORMAT,
             "version": self.next_version,
             "tables": tables,
             "params": self._pending_params or (self.manifest or {}).get("params"),
             "progress": progress,
+            "checksums": sums,
             "time": time.time(),
             **(extra or {}),
         }
         self._write_manifest(MANIFEST, manifest)
         self.manifest, self.version = manifest, manifest["version"]
         self._pending_tables.clear()
+        self._pending_sums.clear()
         self._pending_params = None
         self._futures.clear()
         self.collect_garbage()
@@ -365,42 +431,20 @@ class CheckpointStore:
         """Preserve the current manifest (and so the data it names) as snapshots/{name}.json."""
         if self.manifest is None:
             raise CheckpointError("nothing committed to snapshot")
+        self._claim()
         self._write_manifest(f"snapshots/{name}.json", self.manifest)
 
-    def _referenced(self) -> set[str]:
-        keys: set[str] = set()
-        manifests = [self.manifest] if self.manifest else []
-        for k in self.kv.list(ts.KvStore.KeyRange("snapshots/", "snapshots0")).result():
-            r = self.kv.read(k).result()
-            if r.state == "value":
-                manifests.append(json.loads(r.value))
-        for m in manifests:
-            for parts in m.get("tables", {}).values():
-                keys.update(parts.values())
-            if m.get("params"):
-                keys.add(m["params"])
-        return keys
-
     def collect_garbage(self) -> None:
-        """Delete data of committed-or-older versions that no manifest names (crash leftovers)."""
-        if self._futures or self._pending_tables:
+        """Delete data of committed-or-older versions that no manifest names (crash leftovers):
+        only by the lock holder, never data of a version newer than the committed one."""
+        if self._futures or self._pending_tables or self.writer is False:
             return
-        keep = self._referenced()
-        prefixes: set[str] = set()
-        for raw in self.kv.list(ts.KvStore.KeyRange("tables/", "tables0")).result():
-            key = raw.decode()
-            m = re.match(r"(tables/[^/]+/[^/]+/v(\d+))/", key)
-            if m and m.group(1) not in keep:
-                prefixes.add(m.group(1))
-        for raw in self.kv.list(ts.KvStore.KeyRange("params/", "params0")).result():
-            key = raw.decode()
-            if key not in keep:
-                self.kv.delete_range(ts.KvStore.KeyRange(key, key + "\0")).result()
-        for p in prefixes:
-            self.kv.delete_range(ts.KvStore.KeyRange(p + "/", p + "0")).result()
-            if kv.is_local(self.url):  # the file kvstore leaves empty directories behind
-                shutil.rmtree(os.path.join(kv.local_path(self.url), p), ignore_errors=True)
+        self._claim()
+        garbage.collect(self.kv, self.url, self.manifest, self.version)
 
     def close(self) -> None:
-        self.wait()
-        self._pool.shutdown(wait=True)
+        try:
+            self.wait()
+            self._pool.shutdown(wait=True)
+        finally:
+            self.owner_lock.release()

@@ -6,6 +6,12 @@ import os
 
 import tensorstore as ts
 
+from jgraph.errors import UserError
+
+
+class CheckpointError(UserError, RuntimeError):
+    """A checkpoint location that cannot be used: unreadable, incomplete, locked or not writable."""
+
 
 def base_url(location: str) -> str:
     """A kvstore URL ending in '/' for a path or URL."""

@@ -79,7 +79,9 @@ def write_array(url: str, data: np.ndarray, context: ts.Context) -> None:
 
 
 def _open(url: str, context: ts.Context) -> ts.TensorStore:
-    return ts.open({"driver": "zarr3", "kvstore": url}, open=True, context=context).result()
+    # a missing shard or chunk is an error, never TensorStore's fill value (zeros)
+    return ts.open({"driver": "zarr3", "kvstore": url, "fill_missing_data_reads": False}, open=True,
+                   context=context).result()
 
 
 def _shard_ranges(arr: ts.TensorStore) -> list[tuple[int, int]]:

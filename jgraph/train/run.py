@@ -52,7 +52,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     ents = ", ".join(f"{t} {ds.num_entities(t):,}" for t in ds.entity_types)
     log.info("data %s: entities %s; %d relations; edges %s", ds.name, ents, ds.num_relations, sizes)
     ckpt = cfg.storage.checkpoint_dir or (str(out / "checkpoint") if cfg.storage.save else "memory://")
-    store = CheckpointStore(ckpt, collect=cluster.primary)
+    store = CheckpointStore(ckpt, writer=cluster.primary)  # locks it; fails at once if in use
     jsonl = open(out / "metrics.jsonl", "a")
     events = EventLog(out / "tensorboard" if cfg.training.tensorboard and cluster.primary else None)
     trainer: Trainer | None = None
@@ -135,6 +135,8 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         buckets_log.close()
         if trainer is not None:
             trainer.close()
+        else:
+            store.close()  # lets go of its lock
         cluster.shutdown()
     n_cands = max(ds.num_entities(t) for t in ds.entity_types)
     metrics = {
