@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_train import cfg_of
+from helpers import cfg_of, trainer_of
 
-from jgraph.assembly import load_plugins
 from jgraph.cli.evaluate import evaluate
-from jgraph.data.dataset import load_dataset
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train.calibrate import fit_partition_shifts
 from jgraph.train.run import run
-from jgraph.train.trainer import Trainer
 from jgraph.trained import load_run, open_run
 
 
@@ -25,8 +22,7 @@ def test_fitted_shifts_lower_the_full_softmax_loss(model):
     unpartitioned rows stay 0, and from zero shifts the fit moves them."""
     cfg = cfg_of(model + ["entities.entity.num_partitions=3", "storage.save=false",
                           "training.num_epochs=2", "training.calibration_steps=0"])
-    load_plugins(cfg.plugins)
-    trainer = Trainer(cfg, load_dataset(cfg), CheckpointStore("memory://"))
+    trainer = trainer_of(cfg)
     trainer.fit()
     emb, offsets = trainer.full_tables(read_out=False)
     tp = trainer.layout.types[0]
@@ -48,8 +44,7 @@ def test_read_out_after_calibration_reuses_its_table():
     from the store and gives the same rows."""
     cfg = cfg_of(["loss=softmax", "entities.entity.num_partitions=3", "storage.save=false",
                   "training.num_epochs=1"])
-    load_plugins(cfg.plugins)
-    trainer = Trainer(cfg, load_dataset(cfg), CheckpointStore("memory://"))
+    trainer = trainer_of(cfg)
     trainer.fit()
     assert trainer.calibrate() is not None
     reads = []
@@ -101,8 +96,7 @@ def test_a_resumed_run_refits_the_shifts(tmp_path):
     run(cfg_of(common + ["training.num_epochs=1"]), str(tmp_path / "a"))
     first = open_run(str(tmp_path / "c"))._shifts[0]
     cfg = cfg_of(common + ["training.num_epochs=2"])
-    load_plugins(cfg.plugins)
-    trainer = Trainer(cfg, load_dataset(cfg), CheckpointStore(str(tmp_path / "c")))
+    trainer = trainer_of(cfg, CheckpointStore(str(tmp_path / "c")))
     np.testing.assert_array_equal(trainer.part_shifts[0], first)  # restored with the checkpoint
     trainer.fit()
     assert trainer.part_shifts == {}

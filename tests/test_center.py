@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_train import cfg_of
+from helpers import cfg_of
 
 from jgraph.cli.evaluate import evaluate
 from jgraph.plan.partition import center_rows, partition_shifts

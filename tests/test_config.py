@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CONF
-from hydra import compose, initialize_config_dir
+from helpers import CONF, compose
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from jgraph.config import TrainConfig, register_configs, to_config, validate
+from jgraph.config import TrainConfig, to_config, validate
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
-def _compose(overrides: list[str]):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return compose(config_name="train", overrides=overrides)
+_compose = compose
 
 
 def test_default_composes_and_validates():

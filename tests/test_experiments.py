@@ -14,10 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CONF, REPO
-from hydra import compose, initialize_config_dir
+from helpers import CONF, REPO, config_of
 
-from jgraph.config import register_configs, to_config
 from jgraph.train.run import run
 
 EXPERIMENT_CONFIGS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -87,9 +85,7 @@ def tiny_data(tmp_path_factory) -> Path:
 
 
 def tiny_config(overrides: list[str], data_root: Path):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        cfg = to_config(compose(config_name="train", overrides=[*overrides, *TINY, f"data.root={data_root}"]))
+    cfg = config_of([*overrides, *TINY, f"data.root={data_root}"])
     n = cfg.negatives
     if not n.all_negs:
         n.num_batch_negs, n.num_uniform_negs = 10, 10

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from tiny_run import REPO, numpy_filtered_mrr, tiny_run
+from helpers import REPO, config_of, numpy_filtered_mrr, tiny_run
 
 from jgraph.cli.evaluate import evaluate
 from jgraph.cli.export import export
-from jgraph.config import CONF_DIR
 from jgraph.data.prepared import train_edges
 from jgraph.trained import open_run
 
@@ -33,8 +32,8 @@ def _edges(run_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.getbasetemp() / "tiny-runs"
+def runs(tiny_runs_root) -> dict[str, Path]:
+    root = tiny_runs_root
     return {"reciprocal": tiny_run(root, parts=2), "standard": tiny_run(root, parts=1, model=STANDARD)}
 
 
@@ -92,21 +91,16 @@ def test_cli(runs, tmp_path: Path) -> None:
 def test_fb15k237_round_trip(data_root: Path, tmp_path: Path) -> None:
     """Import FB15k-237 with the streaming importer, train 3 epochs on the prepared dataset,
     export, and recompute the evaluator's filtered test MRR in numpy from the export."""
-    from hydra import compose, initialize_config_dir
-
-    from jgraph.config import register_configs, to_config
     from jgraph.data.importer import ImportSpec, run_import
     from jgraph.train.run import run
 
     src = data_root / "FB15k-237"
     run_import(ImportSpec(out=str(tmp_path / "data" / "fb15k237"), train=[str(src / "train.tsv.gz")],
                           valid=[str(src / "valid.tsv.gz")], test=[str(src / "test.tsv.gz")]))
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        cfg = to_config(compose(config_name="train", overrides=[
-            "+experiment=fb15k237", "data.format=prepared", f"data.root={tmp_path / 'data'}",
-            "data.path=fb15k237", "model.dimension=100", "training.num_epochs=3",
-            "training.progress=false", "eval.splits=[test]", "eval.protocols=[filtered]"]))
+    cfg = config_of([
+        "+experiment=fb15k237", "data.format=prepared", f"data.root={tmp_path / 'data'}",
+        "data.path=fb15k237", "model.dimension=100", "training.num_epochs=3",
+        "training.progress=false", "eval.splits=[test]", "eval.protocols=[filtered]"])
     metrics = run(cfg, str(tmp_path / "run"))
     trained = metrics["eval"]["test"]["filtered"]["avg"]["mrr"]
     export(str(tmp_path / "run"), "npy", str(tmp_path / "npy"))

@@ -14,10 +14,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import model_of
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.core.model import Batch, Model, SideScores
-from jgraph.core.scorer import LOSSES, REGULARIZERS
+from jgraph.core.scorer import LOSSES, REGULARIZERS, adversarial_weights, loss_function
 
 LN2, LN3 = math.log(2.0), math.log(3.0)
 
@@ -52,6 +53,16 @@ GOLDEN = {
         # row 0: -0 + ln(1 + 2 + 1) = ln4
         # row 1: -ln2 + ln(2 + 3 + 4) = ln(9 / 2)
         [math.log(4.0), math.log(4.5)],
+    ),
+    "logsigmoid": (
+        [math.log(1.5), -LN2],
+        [[-LN2, math.log(1.5), 50.0], [0.0, math.log(3.5), -LN2]],
+        [[True, True, False], [True, True, True]],
+        LN2,  # gamma
+        # softplus(-(gamma + s)) + mean over valid negatives of softplus(gamma + t)
+        # row 0: softplus(-ln3) = ln(4/3); negs softplus(0) = ln2, softplus(ln3) = ln4 -> 3/2 ln2
+        # row 1: softplus(0) = ln2; negs softplus(ln2) = ln3, softplus(ln7) = ln8, softplus(0) = ln2
+        [math.log(4 / 3) + 1.5 * LN2, LN2 + (LN3 + 4 * LN2) / 3],
     ),
 }
 
@@ -137,12 +148,8 @@ def test_n3_gradient_finite_at_zero(complex_):
 
 
 def _model(loss: str, coef: float) -> Model:
-    return Model(
-        dimension=4, operator_of_relation=["none", "none"], relation_types=np.zeros((2, 2)),
-        relation_weight=np.array([2.0, 0.5]), num_types=1, comparator="dot", bias=False, loss=loss,
-        margin=0.1, regularizer="n3", regularization_coef=coef, reciprocal=False, global_emb=False,
-        max_norm=None, init_scale=1.0,
-    )
+    return model_of(operator_of_relation=["none", "none"], relation_types=np.zeros((2, 2)),
+                    relation_weight=np.array([2.0, 0.5]), loss=loss, margin=0.1, regularization_coef=coef)
 
 
 def test_model_loss_weights_padding_and_regularizer():
@@ -182,3 +189,69 @@ def test_model_without_regularization_has_no_penalty():
     # softmax with one negative equal to the positive: -0 + ln(1 + 1) = ln2 per side, x rel weight 2
     np.testing.assert_allclose(float(total), 2 * 2 * LN2, rtol=1e-6)
     assert float(stats["reg"]) == 0.0
+
+
+# ------------------------------------------------------------------ self-adversarial negatives
+# (name, margin, temperature, pos [1], neg [1, 3], valid [1, 3], expected [1]); the weights are
+# softmax(temperature x t) over the valid negatives: [0, ln3] at temperature 1 and [0, ln9] at
+# temperature 1/2 both give [1/4, 3/4]
+ADVERSARIAL = {
+    # 1/4 max(0, 1 - 0 + 0) + 3/4 max(0, 1 - 0 + ln3) = 1 + 3/4 ln3
+    "ranking": (1.0, 1.0, [0.0], [[0.0, LN3, 40.0]], [[True, True, False]], [1.0 + 0.75 * LN3]),
+    # softplus(-0) + 1/4 softplus(0) + 3/4 softplus(ln9): ln2 + ln2/4 + 3/4 ln10
+    "logistic": (0.1, 0.5, [0.0], [[0.0, 2 * LN3, -40.0]], [[True, True, False]],
+                 [1.25 * LN2 + 0.75 * math.log(10.0)]),
+    # gamma = ln2: softplus(-(ln2 + 0)) = ln(3/2); 1/4 softplus(ln2 + 0) + 3/4 softplus(ln2 + ln3)
+    #   = ln3 / 4 + 3/4 ln7
+    "logsigmoid": (LN2, 1.0, [0.0], [[0.0, LN3, 40.0]], [[True, True, False]],
+                   [math.log(1.5) + 0.25 * LN3 + 0.75 * math.log(7.0)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_self_adversarial_golden_values(name):
+    margin, temp, pos, neg, valid, expected = ADVERSARIAL[name]
+    fn = loss_function(name, temp)
+    got = fn(jnp.asarray(pos), jnp.asarray(neg), jnp.asarray(valid), margin)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-6)
+    # temperature 0 is the plain loss
+    assert loss_function(name, 0.0) is LOSSES.get(name).fn
+
+
+def test_self_adversarial_weights_carry_no_gradient():
+    """d/dt_j of the self-adversarial logistic loss is w_j sigmoid(t_j), the weights constants:
+    t = [0, ln3] at temperature 1 -> w = [1/4, 3/4] -> [1/4 x 1/2, 3/4 x 3/4]; masked: 0."""
+    fn = loss_function("logistic", 1.0)
+    valid = jnp.asarray([[True, True, False]])
+    g = jax.grad(lambda t: jnp.sum(fn(jnp.zeros(1), t, valid, 0.1)))(jnp.asarray([[0.0, LN3, 5.0]]))
+    np.testing.assert_allclose(np.asarray(g), [[0.125, 0.5625, 0.0]], rtol=1e-5, atol=1e-7)
+
+
+def test_adversarial_weights_edge_cases():
+    """Weights sum to 1 over valid negatives, are 0 on masked ones and all 0 (not NaN) when no
+    negative is valid; large scores do not overflow."""
+    neg = jnp.asarray([[1e4, 1e4 - LN3, 3.0], [1.0, 2.0, 3.0]])
+    valid = jnp.asarray([[True, True, False], [False, False, False]])
+    w = np.asarray(adversarial_weights(neg, valid, 1.0))
+    np.testing.assert_allclose(w, [[0.75, 0.25, 0.0], [0.0, 0.0, 0.0]], rtol=1e-5, atol=1e-7)
+
+
+def test_softmax_has_no_self_adversarial_form():
+    with pytest.raises(ValueError, match="self-adversarial"):
+        loss_function("softmax", 1.0)
+
+
+def test_model_uses_the_self_adversarial_loss():
+    """Model(adversarial_temperature=1) sums the self-adversarial ranking loss of both sides:
+    2 x (1 + 3/4 ln3) x relation weight 2."""
+    model = Model(
+        dimension=4, operator_of_relation=["none"], relation_types=np.zeros((1, 2)),
+        relation_weight=np.array([2.0]), num_types=1, comparator="dot", bias=False, loss="ranking",
+        margin=1.0, regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False,
+        max_norm=None, init_scale=1.0, adversarial_temperature=1.0,
+    )
+    batch = Batch(jnp.asarray([[0]]), jnp.asarray([[1]]), jnp.asarray([[0]]), jnp.asarray([[1.0]]))
+    side = SideScores(jnp.zeros((1, 1)), jnp.asarray([[[0.0, LN3, 40.0]]]),
+                      jnp.asarray([[[True, True, False]]]))
+    total, _ = model.loss(side, side, jnp.zeros((1, 1)), batch)
+    np.testing.assert_allclose(float(total), 2 * 2 * (1.0 + 0.75 * LN3), rtol=1e-5)

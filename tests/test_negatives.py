@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+from helpers import model_of
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.core.model import Batch, Layout, Model
@@ -39,12 +40,8 @@ def test_region_and_not_self_masks():
 
 def two_type_model() -> Model:
     """Two entity types, relations 0: t0 -> t1 and 1: t1 -> t0 (only the types matter here)."""
-    return Model(
-        dimension=4, operator_of_relation=["none", "none"], relation_types=np.array([[0, 1], [1, 0]]),
-        relation_weight=np.ones(2), num_types=2, comparator="dot", bias=False, loss="ranking", margin=0.1,
-        regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False, max_norm=None,
-        init_scale=1.0,
-    )
+    return model_of(operator_of_relation=["none", "none"], relation_types=np.array([[0, 1], [1, 0]]),
+                    num_types=2)
 
 
 # lo[type, side], n[type, side]: type 0 lhs rows [0, 5), rhs [10, 16); type 1 lhs [20, 27), rhs [30, 38)

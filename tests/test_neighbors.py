@@ -10,17 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-from tiny_run import REPO, tiny_run
+from helpers import REPO
 
 from jgraph.cli.export import export
 from jgraph.cli.neighbors import neighbors
 from jgraph.cli.predict import UnknownName
 from jgraph.trained import open_run
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return tiny_run(tmp_path_factory.getbasetemp() / "tiny-runs", parts=2)
 
 
 def test_exact_top_k_matches_numpy(run_dir, tmp_path) -> None:

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import model_of
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.core.hashrng import batch_seed, derive
@@ -145,12 +146,9 @@ CONFIGS |= {f"{name}-dense": c | {"row_update": "dense"} for name, c in list(CON
 
 
 def _model(cfg) -> Model:
-    return Model(
-        dimension=D, operator_of_relation=[cfg["operator"]] * R, relation_types=np.zeros((R, 2)),
-        relation_weight=np.array([1.0, 2.0, 1.0]), num_types=1, comparator="dot", bias=False,
-        loss=cfg["loss"], margin=0.5, regularizer="n3", regularization_coef=cfg["reg"],
-        reciprocal=cfg["reciprocal"], global_emb=False, max_norm=cfg["max_norm"], init_scale=1.0,
-    )
+    return model_of(dimension=D, operator_of_relation=[cfg["operator"]] * R, relation_types=np.zeros((R, 2)),
+                    relation_weight=np.array([1.0, 2.0, 1.0]), loss=cfg["loss"], margin=0.5,
+                    regularization_coef=cfg["reg"], reciprocal=cfg["reciprocal"], max_norm=cfg["max_norm"])
 
 
 def _start(model: Model, seed: int):

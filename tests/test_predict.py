@@ -11,16 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import pyarrow as pa
 import pytest
-from tiny_run import REPO, tiny_run
+from helpers import REPO
 
 from jgraph.cli.predict import UnknownName, close_matches, predict
 from jgraph.data.prepared import train_edges
 from jgraph.trained import load_run, open_run
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return tiny_run(tmp_path_factory.getbasetemp() / "tiny-runs", parts=2)
 
 
 def _reference(run_dir, h: int | None, r: int, t: int | None) -> np.ndarray:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pyarrow as pa
 import pytest
+from helpers import model_of
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.config import EvalConfig
@@ -51,12 +52,8 @@ def make_dataset() -> Dataset:
 
 
 def make_model(reciprocal: bool, max_norm: float | None = None) -> Model:
-    return Model(
-        dimension=D, operator_of_relation=["translation"] * 2, relation_types=REL_TYPES,
-        relation_weight=np.ones(2), num_types=2, comparator="l2", bias=False, loss="softmax", margin=0.1,
-        regularizer="n3", regularization_coef=0.0, reciprocal=reciprocal, global_emb=False, max_norm=max_norm,
-        init_scale=1.0,
-    )
+    return model_of(dimension=D, operator_of_relation=["translation"] * 2, relation_types=REL_TYPES,
+                    num_types=2, comparator="l2", loss="softmax", reciprocal=reciprocal, max_norm=max_norm)
 
 
 def make_params(model: Model, seed: int = 0):
@@ -87,6 +84,7 @@ def brute_force(model: Model, params, emb, ds: Dataset, ties: str):
     for side in (0, 1):
         ranks = {"raw": [], "filtered": []}
         aucs = {"raw": [], "filtered": []}
+        own_above = {"raw": [], "filtered": []}  # the query's own entity scores above the answer
         for h, r, t in zip(test.lhs, test.rel, test.rhs, strict=True):
             tl, tr = REL_TYPES[r]
             x, y = emb64[OFFSETS[tl] + h], emb64[OFFSETS[tr] + t]
@@ -110,9 +108,12 @@ def brute_force(model: Model, params, emb, ds: Dataset, ties: str):
                 rank = 1 + greater + share * equal
                 ranks[proto].append(rank)
                 aucs[proto].append(1 - (rank - 1) / max(keep.sum(), 1))
+                own_ok = tl == tr and fixed != target and (proto == "raw" or not removed[fixed])
+                own_above[proto].append(own_ok and scores[fixed] > scores[target])
         for proto in out:
             rk = np.array(ranks[proto])
-            m = {"mrr": np.mean(1 / rk), "mr": np.mean(rk), "auc": np.mean(aucs[proto]), "count": rk.size}
+            m = {"mrr": np.mean(1 / rk), "mr": np.mean(rk), "auc": np.mean(aucs[proto]), "count": rk.size,
+                 "self_outranks_share": np.mean(own_above[proto])}
             m.update({f"hits@{k}": np.mean(rk <= k) for k in HITS})
             out[proto]["lhs" if side == 0 else "rhs"] = m
     return out
@@ -231,10 +232,7 @@ def _sampled_dataset() -> Dataset:
 
 def _sampled(emb, ties):
     ds = _sampled_dataset()
-    model = Model(dimension=D, operator_of_relation=["diagonal"], relation_types=np.zeros((1, 2)),
-                  relation_weight=np.ones(1), num_types=1, comparator="dot", bias=False, loss="softmax",
-                  margin=0.1, regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False,
-                  max_norm=None, init_scale=1.0)
+    model = model_of(dimension=D, operator_of_relation=["diagonal"], loss="softmax")
     ecfg = EvalConfig(hits=HITS, ties=ties, num_batch_negs=4, num_uniform_negs=3)
     return sampled_ranking(model, model.init_params(), jnp.asarray(emb), np.array([0]), ds, "test", ecfg,
                            np.zeros(1, np.int64))
@@ -270,12 +268,8 @@ def test_exclude_self_removes_the_query_entity():
     whose answer is another item loses exactly one competitor."""
     ds = make_dataset()
     ds.splits = {"test": _edges([(6, 1, 2), (2, 1, 1), (5, 1, 4)])}
-    model = Model(
-        dimension=D, operator_of_relation=["none"] * 2, relation_types=REL_TYPES,
-        relation_weight=np.ones(2), num_types=2, comparator="dot", bias=False, loss="softmax",
-        margin=0.1, regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False,
-        max_norm=None, init_scale=1.0,
-    )
+    model = model_of(dimension=D, operator_of_relation=["none"] * 2, relation_types=REL_TYPES, num_types=2,
+                     loss="softmax")
     rng = np.random.default_rng(1)
     emb = rng.standard_normal((OFFSETS[-1] + COUNTS["item"], D)).astype(np.float32)
     emb[OFFSETS[1]:] *= np.arange(1, 8)[:, None]  # distinct norms: no ties
@@ -306,14 +300,12 @@ def test_sampled_exclude_self_against_brute_force(use_batch):
     the step gathers (same seed), on 6 entities so that draws often hit the query's own entity."""
     from jgraph.core.hashrng import batch_seed
     from jgraph.core.model import Batch
-    from jgraph.core.step import NegativeSpec, gather_ids, make_sampled_ranks, side_blocks
+    from jgraph.core.ranks import make_sampled_ranks
+    from jgraph.core.step import NegativeSpec, gather_ids, side_blocks
     from jgraph.plan.partition import Layout
 
     n, c, p, u = 6, 3, 4, 5
-    model = Model(dimension=D, operator_of_relation=["none"], relation_types=np.zeros((1, 2)),
-                  relation_weight=np.ones(1), num_types=1, comparator="dot", bias=False,
-                  loss="softmax", margin=0.1, regularizer="n3", regularization_coef=0.0,
-                  reciprocal=False, global_emb=False, max_norm=None, init_scale=1.0)
+    model = model_of(dimension=D, loss="softmax")
     neg = NegativeSpec(num_uniform=u, use_batch=use_batch, all_negs=False, sides=(True, True))
     rng = np.random.default_rng(3)
     emb = rng.standard_normal((n, D)).astype(np.float32)  # distinct scores: no ties

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CONF
-from hydra import compose, initialize_config_dir
+from helpers import CONF, compose, config_of
 
-from jgraph.config import register_configs, to_config
 from jgraph.lab.runs import find_runs, lower_is_better, metric_value, read_run, resolve_metric
 from jgraph.lab.sweep_summary import main as summary_main
 from jgraph.lab.sweep_summary import summarize
@@ -122,31 +120,25 @@ def _sweeper_params(name: str) -> dict[str, str]:
 
 
 def test_grid_preset_composes_and_its_axes_are_config_keys():
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        cfg = compose(config_name="train", overrides=["hydra/sweeper=grid_small"], return_hydra_config=True)
-        assert "BasicSweeper" in cfg.hydra.sweeper._target_
-        params = dict(cfg.hydra.sweeper.params)
-        assert params == _sweeper_params("grid_small") and len(params) >= 2
-        first = [f"{k}={str(v).split(',')[0]}" for k, v in params.items()]
-        to_config(compose(config_name="train", overrides=first))  # every axis is a schema key
+    cfg = compose(["hydra/sweeper=grid_small"], return_hydra_config=True)
+    assert "BasicSweeper" in cfg.hydra.sweeper._target_
+    params = dict(cfg.hydra.sweeper.params)
+    assert params == _sweeper_params("grid_small") and len(params) >= 2
+    first = [f"{k}={str(v).split(',')[0]}" for k, v in params.items()]
+    config_of(first)  # every axis is a schema key
 
 
 def test_optuna_preset_maximizes_over_config_keys():
     preset = yaml.safe_load((CONF / "hydra" / "sweeper" / "optuna_mrr.yaml").read_text())
     assert preset["direction"] == "maximize" and preset["defaults"][0] == "optuna"
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        for key in preset["params"]:
-            to_config(compose(config_name="train", overrides=[f"{key}=0.1"]))
+    for key in preset["params"]:
+        config_of([f"{key}=0.1"])
 
 
 def test_optuna_preset_with_the_plugin():
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper",
                         reason="optional extra: pip install hydra-optuna-sweeper")
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        cfg = compose(config_name="train", overrides=["hydra/sweeper=optuna_mrr"], return_hydra_config=True)
+    cfg = compose(["hydra/sweeper=optuna_mrr"], return_hydra_config=True)
     assert cfg.hydra.sweeper.direction == "maximize"
     assert "OptunaSweeper" in cfg.hydra.sweeper._target_
 

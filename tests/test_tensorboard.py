@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from helpers import cfg_of
 from tensorboardX.proto import event_pb2  # in the test extra
-from test_train import cfg_of
 
 from jgraph.train.events import EventLog
 from jgraph.train.run import run

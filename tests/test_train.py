@@ -8,29 +8,12 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import CONF
-from hydra import compose, initialize_config_dir
+from helpers import cfg_of, trainer_of
 
-from jgraph.assembly import load_plugins
-from jgraph.config import register_configs, to_config
 from jgraph.core.scorer import LOSSES, Loss
-from jgraph.data.dataset import load_dataset
 from jgraph.errors import TrainingDiverged
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train.run import run
-from jgraph.train.trainer import Trainer
-
-SMALL = [
-    "data.toy.num_entities=400", "data.toy.num_edges=30000", "data.toy.num_relations=8",
-    "training.progress=false", "model.dimension=16", "training.num_epochs=4",
-    "eval.batch_size=128",
-]
-
-
-def cfg_of(overrides):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return to_config(compose(config_name="train", overrides=SMALL + overrides))
 
 
 def test_default_run_learns(tmp_path):
@@ -48,8 +31,7 @@ def test_default_run_learns(tmp_path):
 def test_step_compiles_once_across_batches_and_buckets(partitions):
     cfg = cfg_of([f"entities.entity.num_partitions={partitions}", "storage.save=false",
                   "training.batches_per_dispatch=2", "training.num_epochs=2"])
-    load_plugins(cfg.plugins)
-    trainer = Trainer(cfg, load_dataset(cfg), CheckpointStore("memory://"))
+    trainer = trainer_of(cfg)
     trainer.fit()
     buckets = partitions * partitions
     assert len(trainer.history) == 2
@@ -69,8 +51,7 @@ def test_partitions_streamed_at_the_swap_train_the_same_model(monkeypatch):
     for prefetch in ("true", "false"):
         cfg = cfg_of(["entities.entity.num_partitions=3", "training.num_epochs=2",
                       f"storage.prefetch_partitions={prefetch}"])
-        load_plugins(cfg.plugins)
-        trainer = Trainer(cfg, load_dataset(cfg), CheckpointStore("memory://"))
+        trainer = trainer_of(cfg)
         trainer.fit()
         tables.append(np.asarray(trainer.full_tables()[0]))
         trainer.close()
