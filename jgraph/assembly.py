@@ -30,14 +30,14 @@ def load_plugins(names: list[str]) -> None:
 
 def check_names(cfg: TrainConfig) -> None:
     """Every scorer the config names is registered (checked before any data is read)."""
-    from jgraph.core.scorer import COMPARATORS, LOSSES, OPERATORS, REGULARIZERS
+    from jgraph.core.scorer import COMPARATORS, OPERATORS, REGULARIZERS, loss_function
 
     OPERATORS.get(cfg.model.operator)
     for r in cfg.relations:
         if r.operator:
             OPERATORS.get(r.operator)
     COMPARATORS.get(cfg.model.comparator)
-    LOSSES.get(cfg.loss.name)
+    loss_function(cfg.loss.name, cfg.loss.adversarial_temperature)  # (with a self-adversarial form)
     if cfg.model.regularization_coef:
         REGULARIZERS.get(cfg.model.regularizer)
 
@@ -55,6 +55,7 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> Model:
         regularizer=m.regularizer, regularization_coef=m.regularization_coef,
         reciprocal=m.reciprocal, global_emb=m.global_emb, max_norm=m.max_norm,
         init_scale=m.init_scale, compute_dtype=m.compute_dtype,
+        adversarial_temperature=cfg.loss.adversarial_temperature,
     )
 
 

@@ -88,7 +88,8 @@ class ModelConfig:
     """The scorer: relation operator, comparator and embedding shape (PBG semantics, pbg-reference §3)."""
 
     name: str = "custom"
-    operator: str = "none"  # registry name: none, translation, diagonal, complex_diagonal, linear, affine
+    operator: str = "none"  # registry name: none, translation, diagonal, complex_diagonal, linear, affine,
+    #                         rotate, quate
     comparator: str = "dot"  # registry name: dot, cos, l2, squared_l2
     dimension: int = 100
     bias: bool = False  # coordinate 0 is a bias added to scores
@@ -110,8 +111,11 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    name: str = "ranking"  # registry name: ranking, logistic, softmax
-    margin: float = 0.1  # ranking loss margin
+    name: str = "ranking"  # registry name: ranking, logistic, softmax, logsigmoid
+    margin: float = 0.1  # ranking loss margin; logsigmoid's gamma (RotatE)
+    adversarial_temperature: float = 0.0  # > 0: self-adversarial negatives (Sun et al. 2019): each
+    #   positive's negatives weighted by softmax(temperature x score) instead of summed / averaged
+    #   (ranking, logistic, logsigmoid); 0 = off
 
 
 @dataclass

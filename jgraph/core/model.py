@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgraph.core.scorer import LOSSES, OPERATORS, REGULARIZERS, Operator, comparator_for
+from jgraph.core.scorer import OPERATORS, REGULARIZERS, Operator, comparator_for, loss_function
 from jgraph.plan.partition import Layout  # noqa: F401  (re-exported: where a bucket's rows are)
 
 Array = Any
@@ -92,6 +92,7 @@ class Model:
         max_norm: float | None,
         init_scale: float,
         compute_dtype: str = "float32",
+        adversarial_temperature: float = 0.0,  # > 0: self-adversarial negatives (scorer.loss_function)
     ) -> None:
         self.dimension = dimension
         self.kinds = sorted(set(operator_of_relation))
@@ -104,7 +105,7 @@ class Model:
         self.relation_weight = np.asarray(relation_weight, np.float32)
         self.num_types = num_types
         self.comparator = comparator_for(comparator, bias)
-        self.loss_fn = LOSSES.get(loss).fn
+        self.loss_fn = loss_function(loss, adversarial_temperature)
         self.margin = float(margin)
         self.reg_fn = REGULARIZERS.get(regularizer).fn if regularization_coef else None
         self.reg_coef = float(regularization_coef)

@@ -60,9 +60,45 @@ class Loss(NamedTuple):
     """fn(pos [...], neg [..., N], neg_valid bool [..., N], margin) -> per-positive loss [...].
 
     Invalid negatives (the positive itself, padding) must not contribute.
+    weighted(pos [...], neg [..., N], weights [..., N], margin) -> per-positive loss [...]: the
+        same loss with its negatives' terms averaged with `weights` (>= 0, summing to 1 over the
+        valid negatives, 0 on the others) instead of its own sum or mean; self-adversarial
+        negative sampling (`loss_function`) calls it. None: the loss cannot be weighted.
     """
 
     fn: Callable[[Array, Array, Array, float], Array]
+    weighted: Callable[[Array, Array, Array, float], Array] | None = None
+
+
+def adversarial_weights(neg: Array, valid: Array, temperature: float) -> Array:
+    """Self-adversarial sampling weights (Sun et al. 2019, eq. 4): softmax(temperature x score) over
+    each positive's valid negatives, as constants (no gradient flows through them).
+    neg [..., N], valid bool [..., N] -> float32 [..., N] (0 where invalid; all 0 when none is valid)."""
+    z = jnp.where(valid, temperature * neg, -jnp.inf)
+    top = jnp.max(z, axis=-1, keepdims=True)
+    e = jnp.where(valid, jnp.exp(z - jnp.where(jnp.isfinite(top), top, 0.0)), 0.0)
+    w = e / jnp.maximum(jnp.sum(e, axis=-1, keepdims=True), 1e-30)
+    return jax.lax.stop_gradient(w)
+
+
+def loss_function(name: str, adversarial_temperature: float = 0.0
+                  ) -> Callable[[Array, Array, Array, float], Array]:
+    """The registered loss `name` as fn(pos, neg, valid, margin); with a temperature > 0, its
+    self-adversarial form: the negatives weighted by `adversarial_weights` (loss.adversarial_temperature)."""
+    loss = LOSSES.get(name)
+    if adversarial_temperature < 0:
+        raise ValueError(f"loss.adversarial_temperature must be >= 0, got {adversarial_temperature}")
+    if not adversarial_temperature:
+        return loss.fn
+    if loss.weighted is None:
+        raise ValueError(f"loss {name!r} has no self-adversarial form (loss.adversarial_temperature "
+                         f"needs one of: {', '.join(n for n in LOSSES.names() if LOSSES.get(n).weighted)})")
+    weighted = loss.weighted
+
+    def fn(pos, neg, valid, margin):
+        return weighted(pos, neg, adversarial_weights(neg, valid, adversarial_temperature), margin)
+
+    return fn
 
 
 class Regularizer(NamedTuple):
