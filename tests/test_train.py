@@ -43,10 +43,10 @@ def test_partitions_streamed_at_the_swap_train_the_same_model(monkeypatch):
     """storage.prefetch_partitions=false (partitions read and written shard by shard between
     storage and the working table at each swap) trains exactly the model the prefetching run
     trains; shards are made small so each partition is several."""
-    from jgraph.storage import partition
+    from jgraph.storage import shards
 
-    monkeypatch.setattr(partition, "INNER_ROWS", 8)
-    monkeypatch.setattr(partition, "SHARD_BYTES", 32 * 16 * 4)
+    monkeypatch.setattr(shards, "INNER_ROWS", 8)
+    monkeypatch.setattr(shards, "SHARD_BYTES", 32 * 16 * 4)
     tables = []
     for prefetch in ("true", "false"):
         cfg = cfg_of(["entities.entity.num_partitions=3", "training.num_epochs=2",
