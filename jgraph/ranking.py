@@ -2,9 +2,11 @@
 
 Full ranking scores every query (h, r, ?) and (?, r, t) against every entity of the replaced side's
 type, with the training scorer. Filtered: the other true answers known from train + valid + test
-are removed before ranking (see jgraph/core/metrics.py for ties and AUC). Sampled: each positive is
-ranked among batch + uniform negatives drawn as in training (for graphs too large to rank against
-every entity); ties there default to the same rule.
+(on a symmetric dataset each also reversed) are removed before ranking (see jgraph/core/metrics.py
+for ties and AUC). Beside the metrics: per relation, the share of queries whose own entity outranks
+the answer, and the degree baseline (no learning: candidates ranked by training degree).
+Sampled: each positive is ranked among batch + uniform negatives drawn as in training (for graphs
+too large to rank against every entity); ties there default to the same rule.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgraph.config import EvalConfig
-from jgraph.core.metrics import SIDES, RankSums, auc_from_rank, combine
+from jgraph.core.metrics import SIDES, RankSums, auc_from_rank, combine, degree_ranks, per_relation
 from jgraph.core.model import Batch, Layout, Model
-from jgraph.core.step import NegativeSpec, make_query_ranks, make_sampled_ranks
+from jgraph.core.ranks import make_query_ranks, make_sampled_ranks
+from jgraph.core.step import NegativeSpec
 from jgraph.data.dataset import Dataset, Edges
 from jgraph.plan.batches import make_batches
 
@@ -34,7 +37,8 @@ def eval_edges(ds: Dataset, split: str, max_edges: int | None, seed: int) -> Edg
 
 
 class KnownAnswers:
-    """All true answers of (fixed entity, relation) queries on one side, from every split."""
+    """All true answers of (fixed entity, relation) queries on one side, from every split (on a
+    symmetric dataset also each edge reversed, where the relation's two types are the same)."""
 
     def __init__(self, ds: Dataset, side: int, extra: list[Edges] = ()) -> None:
         r = max(ds.num_relations, 1)
@@ -43,12 +47,20 @@ class KnownAnswers:
             fixed.append(e.rhs if side == 0 else e.lhs)
             ans.append(e.lhs if side == 0 else e.rhs)
             rel.append(e.rel)
+            if ds.symmetric:
+                same = ds.relation_types[e.rel, 0] == ds.relation_types[e.rel, 1]
+                fixed.append((e.lhs if side == 0 else e.rhs)[same])
+                ans.append((e.rhs if side == 0 else e.lhs)[same])
+                rel.append(e.rel[same])
         code = np.concatenate(fixed).astype(np.int64) * r + np.concatenate(rel)
-        order = np.argsort(code, kind="stable")
-        self.codes, self.answers, self.r = code[order], np.concatenate(ans)[order], r
+        answers = np.concatenate(ans).astype(np.int64)
+        order = np.lexsort((answers, code))
+        code, answers = code[order], answers[order]
+        first = np.r_[True, (code[1:] != code[:-1]) | (answers[1:] != answers[:-1])]
+        self.codes, self.answers, self.r = code[first], answers[first], r  # unique pairs
 
     def pairs(self, fixed: np.ndarray, rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(query index [F], answer id [F]) for a batch of queries."""
+        """(query index [F], answer id [F]) for a batch of queries, each pair once."""
         code = fixed.astype(np.int64) * self.r + rel
         lo = np.searchsorted(self.codes, code, "left")
         hi = np.searchsorted(self.codes, code, "right")
@@ -56,6 +68,16 @@ class KnownAnswers:
         q = np.repeat(np.arange(code.size), lens)
         start = np.repeat(lo - (np.cumsum(lens) - lens), lens)
         return q, self.answers[start + np.arange(q.size)]
+
+
+def train_degrees(ds: Dataset, train: Edges) -> list[np.ndarray]:
+    """int64 [count] per entity type: the training edges each entity is an end of."""
+    deg = [np.zeros(ds.num_entities(t), np.int64) for t in ds.entity_types]
+    for side, ids in ((0, train.lhs), (1, train.rhs)):
+        types = ds.relation_types[train.rel, side]
+        for t in range(len(deg)):
+            deg[t] += np.bincount(ids[types == t], minlength=deg[t].size)
+    return deg
 
 
 def _pad_pow2(q: np.ndarray, c: np.ndarray, fill_c: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,58 +88,104 @@ def _pad_pow2(q: np.ndarray, c: np.ndarray, fill_c: int) -> tuple[np.ndarray, np
     return fq, fc
 
 
+FIELDS = ("rel", "raw", "raw_num", "filtered", "filtered_num", "own_raw", "own_filtered", "degree",
+          "degree_num")
+
+
 def full_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np.ndarray, ds: Dataset,
                  split: str, ecfg: EvalConfig, protocols: list[str], max_edges: int | None = None,
                  ) -> dict[str, dict[str, Any]]:
-    """{protocol: {"lhs": metrics, "rhs": metrics, "avg": metrics}} for raw and/or filtered."""
+    """{protocol: {"lhs", "rhs", "avg": metrics, "per_relation": {name: metrics}}} for raw and/or
+    filtered, and "degree_baseline" (lhs, rhs, avg): every candidate ranked by its training degree
+    (see metrics.degree_ranks; the query's own entity never a candidate), filtered if asked, else raw.
+    Side metrics include "self_outranks_share": the share of queries whose own entity (the end
+    that stays) scores above the answer and is no other known answer (see make_query_ranks)."""
     edges = eval_edges(ds, split, max_edges, ecfg.seed)
-    emb = model.renorm(emb)
-    ranks_fn = make_query_ranks(model, ecfg.ties)
-    counts = np.array([ds.num_entities(t) for t in ds.entity_types], np.int64)
-    sums = {p: {s: RankSums(tuple(ecfg.hits)) for s in SIDES} for p in ("raw", "filtered")}
-    b = ecfg.batch_size
+    filtered = "filtered" in protocols
+    train = ds.splits.get("train")
     extra = []
-    if "filtered" in protocols and ds.train_buckets is not None and "train" not in ds.splits:
+    if ds.train_buckets is not None and train is None:
         from jgraph.data.prepared import train_edges
 
-        extra = [train_edges(ds)]  # a prepared dataset keeps its train edges in buckets
-    for side in (0, 1):
-        known = KnownAnswers(ds, side, extra) if "filtered" in protocols else None
-        fixed = edges.rhs if side == 0 else edges.lhs
-        target = edges.lhs if side == 0 else edges.rhs
-        fixed_type = ds.relation_types[edges.rel, 1 - side]
-        cand_type = ds.relation_types[edges.rel, side]
-        fixed_rows = (type_offsets[fixed_type] + fixed).astype(np.int32)
-        key = cand_type.astype(np.int64)
-        if model.groups_queries_by_relation(side):
-            key = key * ds.num_relations + edges.rel
-        order = np.argsort(key, kind="stable")
-        bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
-        for g0, g1 in zip(bounds[:-1], bounds[1:], strict=True):
-            ct = int(cand_type[order[g0]])
-            for s in range(g0, g1, b):
-                q = order[s : min(s + b, g1)]
-                valid = np.zeros(b, bool)
-                valid[: q.size] = True
-                qp = np.concatenate([q, np.full(b - q.size, q[0])])
-                if known is not None:
-                    fq, fc = known.pairs(fixed[q], edges.rel[q])
-                    fq, fc = _pad_pow2(fq, fc, int(counts[ct]))
-                else:
-                    fq, fc = _pad_pow2(np.zeros(0, np.int32), np.zeros(0, np.int32), int(counts[ct]))
-                excluded = np.full(b, int(counts[ct]), np.int32)  # = no candidate
-                if ecfg.exclude_self:
-                    same = fixed_type[qp] == ct
-                    excluded[same] = fixed[qp][same]
-                raw, filt, num = jax.device_get(ranks_fn(
-                    params, emb, jnp.asarray(fixed_rows[qp]), jnp.asarray(edges.rel[qp]),
-                    jnp.int32(type_offsets[ct]), jnp.asarray(target[qp].astype(np.int32)),
-                    jnp.asarray(fq), jnp.asarray(fc), jnp.asarray(valid), jnp.asarray(excluded),
-                    num_cands=int(counts[ct]), side=side))
-                n = q.size
-                sums["raw"][SIDES[side]].add(raw[:n], auc_from_rank(raw[:n], counts[ct]))
-                sums["filtered"][SIDES[side]].add(filt[:n], auc_from_rank(filt[:n], num[:n]))
-    return {p: _report(sums[p]) for p in protocols if p in sums}
+        train = train_edges(ds)  # a prepared dataset keeps its train edges in buckets
+        extra = [train] if filtered else []
+    degrees = train_degrees(ds, train) if train is not None else None
+    per_side = [_rank_side(model, params, model.renorm(emb), type_offsets, ds, edges, ecfg, side,
+                           KnownAnswers(ds, side, extra) if filtered else None, degrees)
+                for side in (0, 1)]
+    hits = tuple(ecfg.hits)
+    out: dict[str, dict[str, Any]] = {}
+    for p in [p for p in ("raw", "filtered") if p in protocols]:
+        res = {s: {**_metrics(r[p], r[f"{p}_num"], hits),
+                   "self_outranks_share": float(np.mean(r[f"own_{p}"])) if r[p].size else 0.0}
+               for s, r in zip(SIDES, per_side, strict=True)}
+        both = {k: np.concatenate([r[k] for r in per_side]) for k in ("rel", p, f"own_{p}")}
+        rel_hits = tuple(k for k in (1, 10) if k in hits)
+        out[p] = {**res, "avg": combine(res), "per_relation": per_relation(
+            both["rel"], both[p], both[f"own_{p}"], ds.relation_names, rel_hits)}
+    if degrees is not None and out:
+        res = {s: _metrics(r["degree"], r["degree_num"], hits) for s, r in zip(SIDES, per_side, strict=True)}
+        out["degree_baseline"] = {**res, "avg": combine(res)}
+    return out
+
+
+def _metrics(ranks: np.ndarray, num: np.ndarray, hits: tuple[int, ...]) -> dict[str, float]:
+    sums = RankSums(hits)
+    sums.add(ranks, auc_from_rank(ranks, num))
+    return sums.result()
+
+
+def _rank_side(model: Model, params: dict, emb: jax.Array, type_offsets: np.ndarray, ds: Dataset,
+               edges: Edges, ecfg: EvalConfig, side: int, known: KnownAnswers | None,
+               degrees: list[np.ndarray] | None) -> dict[str, np.ndarray]:
+    """Per-query arrays [Q] (FIELDS) of one side, in query order: the model's raw and filtered
+    ranks and candidate counts, whether the query's own entity scores above the answer, and the
+    degree baseline's rank and candidate count (filtered when `known` is given)."""
+    ranks_fn = make_query_ranks(model, ecfg.ties)
+    counts = np.array([ds.num_entities(t) for t in ds.entity_types], np.int64)
+    b = ecfg.batch_size
+    fixed = edges.rhs if side == 0 else edges.lhs
+    target = edges.lhs if side == 0 else edges.rhs
+    fixed_type = ds.relation_types[edges.rel, 1 - side]
+    cand_type = ds.relation_types[edges.rel, side]
+    fixed_rows = (type_offsets[fixed_type] + fixed).astype(np.int32)
+    rec = {k: np.zeros(len(edges), bool if k.startswith("own") else np.float64) for k in FIELDS}
+    rec["rel"] = edges.rel.astype(np.int64)
+    key = cand_type.astype(np.int64)
+    if model.groups_queries_by_relation(side):
+        key = key * ds.num_relations + edges.rel
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
+    for g0, g1 in zip(bounds[:-1], bounds[1:], strict=True):
+        ct = int(cand_type[order[g0]])
+        n_c = int(counts[ct])
+        for s in range(g0, g1, b):
+            q = order[s : min(s + b, g1)]
+            n = q.size
+            valid = np.zeros(b, bool)
+            valid[:n] = True
+            qp = np.concatenate([q, np.full(b - n, q[0])])
+            if known is not None:
+                pq, pc = known.pairs(fixed[q], edges.rel[q])
+            else:
+                pq, pc = np.zeros(0, np.int64), np.zeros(0, np.int64)
+            fq, fc = _pad_pow2(pq, pc, n_c)
+            same = fixed_type[qp] == ct
+            own = np.where(same, fixed[qp], n_c).astype(np.int32)  # n_c: no candidate
+            excluded = own if ecfg.exclude_self else np.full(b, n_c, np.int32)
+            out = jax.device_get(ranks_fn(
+                params, emb, jnp.asarray(fixed_rows[qp]), jnp.asarray(edges.rel[qp]),
+                jnp.int32(type_offsets[ct]), jnp.asarray(target[qp].astype(np.int32)),
+                jnp.asarray(fq), jnp.asarray(fc), jnp.asarray(valid), jnp.asarray(excluded),
+                jnp.asarray(own), num_cands=n_c, side=side))
+            raw, filt, num, own_raw, own_filt = (np.asarray(a)[:n] for a in out)
+            rec["raw"][q], rec["filtered"][q], rec["filtered_num"][q] = raw, filt, num
+            rec["raw_num"][q] = n_c
+            rec["own_raw"][q], rec["own_filtered"][q] = own_raw, own_filt
+            if degrees is not None:
+                rec["degree"][q], rec["degree_num"][q] = degree_ranks(
+                    degrees[ct], target[q], own[:n], pq, pc, ecfg.ties)
+    return rec
 
 
 def _report(per_side: dict[str, RankSums]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 SIDES = ("lhs", "rhs")  # lhs: the head is replaced (?, r, t); rhs: the tail (h, r, ?)
+TIE_SHARE = {"realistic": 0.5, "pessimistic": 1.0, "optimistic": 0.0}  # of the tied candidates
 
 
 @dataclass
@@ -67,6 +68,45 @@ def combine(per_side: dict[str, dict[str, float]]) -> dict[str, float]:
     out = {k: sum(m[k] * m["count"] for m in sides) / total for k in keys}
     out["count"] = total
     return out
+
+
+def degree_ranks(degree: np.ndarray, target: np.ndarray, own: np.ndarray, filter_q: np.ndarray,
+                 filter_c: np.ndarray, ties: str) -> tuple[np.ndarray, np.ndarray]:
+    """The degree baseline: each candidate scored by its training degree, no learning at all.
+
+    degree int [N] of every candidate; target int [B] the answers; own int [B] the query's own
+    entity, never a candidate (an index outside [0, N), or the answer itself: none); filter pairs
+    (query index [F], candidate [F]), unique: other known answers, removed. Returns (rank float
+    [B] under `ties`, #candidates left int [B]), as full ranking counts them."""
+    n, b = degree.size, target.size
+    ordered = np.sort(degree)
+    d = degree[target]
+    hi, lo = np.searchsorted(ordered, d, "right"), np.searchsorted(ordered, d, "left")
+    greater, equal = (n - hi).astype(np.float64), (hi - lo - 1).astype(np.float64)
+    has_own = (own >= 0) & (own < n) & (own != target)
+    d_own = degree[np.where(has_own, own, 0)]
+    greater -= has_own & (d_own > d)
+    equal -= has_own & (d_own == d)
+    keep = (filter_c != target[filter_q]) & ~(has_own[filter_q] & (filter_c == own[filter_q]))
+    fq, dc = filter_q[keep], degree[filter_c[keep]]
+    greater -= np.bincount(fq, dc > d[fq], minlength=b)
+    equal -= np.bincount(fq, dc == d[fq], minlength=b)
+    num = n - has_own - np.bincount(fq, minlength=b)
+    return 1.0 + greater + TIE_SHARE[ties] * equal, num
+
+
+def per_relation(rel: np.ndarray, ranks: np.ndarray, own_above: np.ndarray, names: list[str],
+                 hits: tuple[int, ...] = (1, 10)) -> dict[str, dict[str, float]]:
+    """{relation name: {"mrr", "hits@k", "self_outranks_share", "count"}} of the queries (both
+    sides) of each relation that has any: rel int [Q], ranks float [Q], own_above bool [Q] (the
+    query's own entity scored above the answer)."""
+    r = len(names)
+    count = np.bincount(rel, minlength=r)
+    sums = {"mrr": np.bincount(rel, 1.0 / ranks, minlength=r),
+            **{f"hits@{k}": np.bincount(rel, ranks <= k, minlength=r) for k in hits},
+            "self_outranks_share": np.bincount(rel, own_above, minlength=r)}
+    return {names[i]: {**{k: float(v[i] / count[i]) for k, v in sums.items()}, "count": int(count[i])}
+            for i in np.flatnonzero(count)}
 
 
 def chance_mrr(num_candidates: int) -> float:

@@ -1,6 +1,6 @@
-"""The jitted steps: training over a block of batches, full ranking, sampled ranking.
+"""The jitted training steps (the ranking steps are in jgraph/core/ranks.py).
 
-This is the only module that calls `jax.jit`. A training call runs up to S batches inside one
+A training call runs up to S batches inside one
 dispatch (`lax.fori_loop` with a dynamic trip count, so a short last block costs nothing extra),
 donates the state and the working table, and touches only the rows a batch gathers:
 ids -> gathered rows -> value_and_grad w.r.t. those rows and the relation parameters ->
@@ -71,6 +71,8 @@ class NegativeSpec(NamedTuple):
     sides: tuple[bool, bool]  # (lhs negatives on, rhs negatives on)
     both_partitions: bool = False  # negatives.uniform_from=bucket (uniform draws; all_negs keeps
     #                                the side's partition)
+    self_negative: bool = False  # negatives.self_negative: the query's own entity as one more
+    #                              negative (Model.score_blocks; all_negs has it among its rows)
 
 
 def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
@@ -109,7 +111,7 @@ def batch_scores(
     if not neg.all_negs:
         u_l, u_r = _uniform_per_side(neg)
         return model.score_blocks(params, rows[0], rows[1], batch, (u_l, u_r),
-                                  neg.use_batch, neg.sides)
+                                  neg.use_batch, neg.sides, self_negative=neg.self_negative)
     lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
     lhs_ids, rhs_ids = _ids(batch, lo_l, lo_r)
     extra_l = extra_r = v_l = v_r = None
@@ -309,92 +311,6 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
         return jax.lax.fori_loop(0, num_batches, body, (state, tables, zero))
 
     return train_block
-
-
-def make_query_ranks(model: Model, ties: str):
-    """fn(params, emb, fixed_ids [B], rel [B], cand_lo, target [B], filter_q [F], filter_c [F],
-    valid [B], excluded [B], *, num_cands, side) -> (raw rank [B], filtered rank [B],
-    filtered #candidates [B]).
-
-    Full ranking of each query's true entity among all `num_cands` rows of its type, which start
-    at row `cand_lo` of `emb`. `side` 0 replaces the head, 1 the tail. Filter pairs (query index,
-    candidate) are other known true entities, removed for the filtered rank (padding: candidate
-    index num_cands, dropped). `excluded` is one candidate per query removed from both ranks (the
-    query's own entity with eval.exclude_self; num_cands: none). Padding queries get rank 0.
-    """
-
-    @partial(jax.jit, static_argnames=("num_cands", "side"))
-    @float32_matmuls
-    def ranks(params, emb, fixed_ids, rel, cand_lo, target, filter_q, filter_c, valid, excluded, *,
-              num_cands, side):
-        types = jnp.asarray(model.relation_types)[rel]  # [B, 2]
-        fixed = emb[fixed_ids]
-        cands = jax.lax.dynamic_slice_in_dim(emb, cand_lo, num_cands, axis=0)
-        scores = model.query_scores(params, fixed, types[:, 1 - side], rel, cands,
-                                    types[0, side], side)
-        pos = jnp.take_along_axis(scores, target[:, None], axis=1)  # [B, 1]
-        col = jnp.arange(num_cands)[None, :]
-        others = (col != target[:, None]) & (col != excluded[:, None])
-        removed = jnp.zeros(scores.shape, bool).at[filter_q, filter_c].set(True, mode="drop") & others
-        greater, equal = (scores > pos) & others, (scores == pos) & others
-        raw = _tie_rank(jnp.sum(greater, 1), jnp.sum(equal, 1), ties)
-        filt = _tie_rank(jnp.sum(greater & ~removed, 1), jnp.sum(equal & ~removed, 1), ties)
-        num = num_cands - jnp.sum(removed, axis=1) - jnp.sum(col == excluded[:, None], axis=1)
-        return jnp.where(valid, raw, 0.0), jnp.where(valid, filt, 0.0), jnp.where(valid, num, 0)
-
-    return ranks
-
-
-def _tie_rank(greater: Array, equal: Array, ties: str) -> Array:
-    greater = greater.astype(jnp.float32)
-    equal = equal.astype(jnp.float32)
-    if ties == "optimistic":
-        return 1.0 + greater
-    if ties == "pessimistic":
-        return 1.0 + greater + equal
-    return 1.0 + greater + 0.5 * equal
-
-
-def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int,
-                       exclude_self: bool = False):
-    """fn(params, emb, batch, layout, key) -> per side (rank [C, P], auc [C, P], valid [C, P]).
-
-    PBG's sampled protocol: each positive ranked among its batch + uniform negatives; with
-    `exclude_self`, a negative that is the query's own entity does not count.
-    """
-
-    @jax.jit
-    @float32_matmuls
-    def ranks(params, emb, batch: Batch, layout: Layout, key):
-        if neg.all_negs:  # (max_norm: the caller renormalises emb once)
-            rows, ids = emb, None
-        else:
-            ids = side_blocks(neg, gather_ids(model, neg, batch, layout, batch_seed(key, 0)))
-            rows = tuple(emb[i] for i in ids)
-        lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, batch, layout, num_rows)
-        out = []
-        p = batch.lhs.shape[1]
-        for side, s in enumerate((lhs_side, rhs_side)):
-            if s is None:
-                out.append(None)
-                continue
-            valid = s.valid
-            if exclude_self and ids is not None:
-                # candidate ids of this side's negative columns (its block), and the query's own
-                # id (the other side's positive)
-                cand = ids[side] if neg.use_batch else ids[side][:, p:]
-                own = ids[1 - side][:, :p]
-                valid = valid & (cand[:, None, :] != own[:, :, None])
-            pos = s.pos[..., None]
-            greater = jnp.sum((s.neg > pos) & valid, axis=-1)
-            equal = jnp.sum((s.neg == pos) & valid, axis=-1)
-            below = jnp.sum((s.neg < pos) & valid, axis=-1)
-            num = jnp.maximum(jnp.sum(valid, axis=-1), 1)
-            auc = (below + 0.5 * equal) / num
-            out.append((_tie_rank(greater, equal, ties), auc, batch.lhs >= 0))
-        return tuple(out)
-
-    return ranks
 
 
 def make_slot_ops(init_scale: float):

@@ -43,6 +43,7 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
     _split_if_asked(cfg, ds)
     if cfg.data.symmetric:
         _add_reverse(ds)
+        ds.symmetric = True
     return ds
 
 

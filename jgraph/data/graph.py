@@ -53,6 +53,8 @@ class Dataset:
     train_buckets: str | None = None  # prepared datasets: location of the bucketed train edges
     partitions: dict[str, int] | None = None  # prepared datasets: partitions the buckets were cut by
     partition_seed: int | None = None
+    symmetric: bool = False  # undirected (data.symmetric): (t, r, h) is true wherever (h, r, t) is;
+    #                          train holds both as edges, evaluation filters with both
 
     def num_entities(self, entity_type: str) -> int:
         names = self.entity_names.get(entity_type)
