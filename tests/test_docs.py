@@ -188,6 +188,7 @@ def test_quick_and_setup_commands_are_in_the_docs():
     assert all(c in readme for c in SETUP), "the README must keep both set-up commands as they are"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", QUICK)
 def test_quick_command_runs(command, tmp_path):
     argv = []
