@@ -1,7 +1,8 @@
 """The import rules of docs/design.md, checked on the source: every module under jgraph/ and models/ is
-parsed with `ast` (imports inside functions and under `if TYPE_CHECKING:` count too), and the import
-graph must have no cycles, no import from a lower layer to a higher one, and no module over
-MAX_LINES lines. LAYERS below is the one rank table; docs/design.md points here."""
+parsed with `ast` (imports inside functions count too), and the import graph must have no cycles
+(imports under `if TYPE_CHECKING:` never run, so they cannot close one), no import from a lower
+layer to a higher one (type-only imports included), and no module over MAX_LINES lines. LAYERS
+below is the one rank table; docs/design.md points here."""
 
 from __future__ import annotations
 
@@ -57,8 +58,19 @@ def rank(module: str) -> int:
     return best
 
 
-def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The project modules `module` imports (an imported name that is a submodule counts as it)."""
+def type_checking_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside `if TYPE_CHECKING:` blocks (imports for annotations only)."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                inside.update(id(n) for n in ast.walk(child))
+    return inside
+
+
+def imports_of(module: str, path: Path, modules: dict[str, Path], runtime_only: bool = False) -> set[str]:
+    """The project modules `module` imports (an imported name that is a submodule counts as it);
+    `runtime_only`: leaving out the imports under `if TYPE_CHECKING:`."""
     is_package = path.name == "__init__.py"
     package = module if is_package else module.rpartition(".")[0]
     targets: set[str] = set()
@@ -70,7 +82,11 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
         if name and name != module:
             targets.add(name)
 
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    skip = type_checking_nodes(tree) if runtime_only else set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(alias.name)
@@ -88,9 +104,9 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return targets
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(runtime_only: bool = False) -> dict[str, set[str]]:
     modules = module_files()
-    return {m: imports_of(m, path, modules) for m, path in modules.items()}
+    return {m: imports_of(m, path, modules, runtime_only) for m, path in modules.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -134,7 +150,7 @@ def test_every_module_has_a_layer():
 
 
 def test_no_import_cycles():
-    graph = import_graph()
+    graph = import_graph(runtime_only=True)
     found = cycles(graph)
     lines = []
     for component in found:
@@ -166,12 +182,13 @@ def test_modules_are_small():
 
 
 def test_the_checker_sees_cycles_and_function_level_imports(tmp_path):
-    source = "def f():\n    from jgraph.train import run\n"
-    tree_targets = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom):
-            tree_targets.add(node.module)
-    assert tree_targets == {"jgraph.train"}
+    source = tmp_path / "m.py"
+    source.write_text("from typing import TYPE_CHECKING\nfrom . import b\n"
+                      "def f():\n    from jgraph.train import run\n"
+                      "if TYPE_CHECKING:\n    from jgraph.api import fit\n")
+    modules = {"jgraph.x.m": source, "jgraph.x.b": source, "jgraph.train.run": source, "jgraph.api": source}
+    assert imports_of("jgraph.x.m", source, modules) == {"jgraph.x.b", "jgraph.train.run", "jgraph.api"}
+    assert imports_of("jgraph.x.m", source, modules, runtime_only=True) == {"jgraph.x.b", "jgraph.train.run"}
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
     assert rank("jgraph.data.reader") > rank("jgraph.storage.kv") > rank("models.operators")
