@@ -43,12 +43,13 @@ import pyarrow.compute as pc
 from jgraph.config import DEFAULT_ENTITY_TYPE
 from jgraph.data.dataset import Edges
 from jgraph.data.dictionary import NameDictionary, hash_of, keys_of
+from jgraph.data.import_plan import Plan, split_uniform
+from jgraph.data.pipeline import ordered_map
 from jgraph.data.prepared import META, PreparedWriter
-from jgraph.data.reader import BadRows, EdgeBatch, EdgeReader, ordered_map
+from jgraph.data.reader import BadRows, EdgeBatch, EdgeReader
 from jgraph.data.spill import ColumnSpill, RecordSpill, Staging
 from jgraph.errors import DataError
 from jgraph.memory import peak_rss_mib
-from jgraph.plan.partition import PartitionLayout
 
 SPLITS = ("train", "valid", "test")
 SPILL = (("lhs", np.int32), ("rel", np.int32), ("rhs", np.int32), ("weight", np.float32))
@@ -190,68 +191,6 @@ class _Reading:
             w.close()
 
 
-def _uniform(seed: int, index: np.ndarray) -> np.ndarray:
-    """A uniform [0, 1) number per row index (splitmix64 of seed and index)."""
-    x = index.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15 + 0x9E3779B97F4A7C15) % (1 << 64))
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-
-
-class _Plan:
-    """Pass 2: what is kept, final ids, and where every provisional id goes."""
-
-    def __init__(self, spec: ImportSpec, reading: _Reading) -> None:
-        self.rel_keep = reading.rel_counts >= spec.relation_min_count
-        if not self.rel_keep.any():
-            raise DataError(f"no relation has >= {spec.relation_min_count} edges")
-        self.rel_map = np.where(self.rel_keep, np.cumsum(self.rel_keep) - 1, -1)
-        kept_types = reading.rel_types[self.rel_keep]
-        self.used = sorted(set(kept_types.ravel().tolist()))  # type indices of `reading.types`
-        self.types = [reading.types[t] for t in self.used]
-        index = np.full(len(reading.types), -1, np.int64)
-        index[self.used] = np.arange(len(self.used))
-        keep = {t: np.ones(len(reading.ents.get(reading.types[t], ())), bool) for t in self.used}
-        if spec.entity_min_count > 1:  # counted over the edges of the kept relations
-            counts = {t: np.zeros(len(keep[t]), np.int64) for t in self.used}
-            for s in SPLITS:
-                for _, (lhs, rel, rhs, _w) in reading.spills[s].pieces(spec.chunk_edges):
-                    ok = self.rel_keep[rel]
-                    for side, ids in ((0, lhs), (1, rhs)):
-                        t_of = reading.rel_types[:, side][rel]
-                        for t in self.used:
-                            counts[t] += np.bincount(ids[ok & (t_of == t)], minlength=len(counts[t]))
-            keep = {t: counts[t] >= spec.entity_min_count for t in self.used}
-        self.keep = keep
-        self.ent_map = {t: np.where(k, np.cumsum(k) - 1, -1) for t, k in keep.items()}
-        self.entity_counts = {reading.types[t]: int(k.sum()) for t, k in keep.items()}
-        self.parts = {t: spec.partitions.get(t, spec.partitions.get("*", 1)) for t in self.types}
-        layout = PartitionLayout.build(self.entity_counts, self.parts, spec.partition_seed)
-        self.place = {}  # provisional id -> partition << 32 | row in the partition (-1: dropped)
-        for t, m in self.ent_map.items():
-            tp = layout.types[self.types.index(reading.types[t])]
-            ok = m >= 0
-            self.place[t] = np.full(len(m), -1, np.int64)
-            self.place[t][ok] = (tp.part_of[m[ok]].astype(np.int64) << 32) | tp.offset_of[m[ok]]
-        names = [n for n, k in zip(reading.rel_names, self.rel_keep, strict=True) if k]
-        self.relations = [{"name": n, "lhs": self.types[a], "rhs": self.types[b]}
-                          for n, (a, b) in zip(names, index[kept_types].tolist(), strict=True)]
-        self.filtered = not self.rel_keep.all() or not all(k.all() for k in keep.values())
-
-    def lookup(self, table: dict, rel_types: np.ndarray, side: int, rel: np.ndarray, ids: np.ndarray
-               ) -> np.ndarray:
-        """table[type of the side's entity][ids] for each edge (-1 where dropped)."""
-        if len(self.used) == 1:
-            return table[self.used[0]][ids]
-        t_of = rel_types[:, side][rel]
-        out = np.full(len(ids), -1, np.int64)
-        for t in self.used:
-            m = t_of == t
-            out[m] = table[t][ids[m]]
-        return out
-
-
 @numba.njit(nogil=True, cache=True)
 def _scatter_by_bucket(place0, place1, rel, weight_bits, n_r, n_buckets, out):
     """Edges in bucket order (stable), as records out[k] = (row of lhs, row of rhs, rel[, weight
@@ -277,7 +216,7 @@ def _scatter_by_bucket(place0, place1, rel, weight_bits, n_r, n_buckets, out):
     return bounds
 
 
-def _bucket_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, n_r: int, n_buckets: int,
+def _bucket_pass(spec: ImportSpec, reading: _Reading, plan: Plan, n_r: int, n_buckets: int,
                  folder: Path) -> tuple[dict[int, RecordSpill], dict[str, RecordSpill], dict[str, int]]:
     """Pass 3: spilled edges -> bucket record files (train) and split record files (valid/test).
     Pieces are placed by two worker threads while this one reads the next and appends the placed
@@ -300,7 +239,7 @@ def _bucket_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, n_r: int, n_b
             dropped = int((~ok).sum())
         dest = None if s == "train" else np.full(len(lhs), SPLITS.index(s), np.int8)
         if s == "train" and (spec.valid_fraction or spec.test_fraction):
-            u = _uniform(spec.split_seed, np.arange(start, start + len(lhs)))
+            u = split_uniform(spec.split_seed, np.arange(start, start + len(lhs)))
             dest = np.zeros(len(lhs), np.int8)
             dest[u < spec.valid_fraction + spec.test_fraction] = 2
             dest[u < spec.valid_fraction] = 1
@@ -338,7 +277,7 @@ def _bucket_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, n_r: int, n_b
     return buckets, splits, counts
 
 
-def _write_pass(spec: ImportSpec, reading: _Reading, plan: _Plan, writer: PreparedWriter,
+def _write_pass(spec: ImportSpec, reading: _Reading, plan: Plan, writer: PreparedWriter,
                 buckets: dict[int, RecordSpill], splits: dict[str, RecordSpill], folder: Path,
                 staging_fresh: bool) -> None:
     """Pass 4: bucket and split spills into TensorStore a piece at a time, names into Parquet."""
@@ -417,7 +356,7 @@ def _import(spec: ImportSpec, staging: Staging, log) -> dict:
         for e in reading.bad.examples[:5]:
             log(f"  {e}")
     t1 = time.perf_counter()
-    plan = _Plan(spec, reading)
+    plan = Plan(spec, reading)
     times["filter"] = time.perf_counter() - t1
     log(f"kept {sum(plan.entity_counts.values()):,} of {sum(len(k) for k in plan.keep.values()):,} "
         f"entities, {len(plan.relations):,} of {len(plan.rel_keep):,} relations; partitions "
