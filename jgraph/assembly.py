@@ -25,7 +25,28 @@ def load_plugins(names: list[str]) -> None:
         try:
             importlib.import_module(name)
         except ImportError as e:
-            raise ImportError(f"plugins: cannot import {name!r}: {e}") from e
+            from jgraph.errors import ConfigError
+
+            raise ConfigError(f"plugins: cannot import {name!r}: {e}") from e
+
+
+# plugins a checkpoint may name without the user's say-so: the installed package's own
+INSTALLED_PLUGINS = ("models",)
+
+
+def trusted_plugins(listed: list[str], allowed: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The plugins a tool opening a run imports: those `listed` in its checkpoint that are the
+    installed package's own or `allowed` by the user (--allow-plugin / allow_plugins=); opening a
+    run someone sent must not run code it names. A listed plugin left out is one warning."""
+    ok = set(INSTALLED_PLUGINS) | set(allowed)
+    skipped = [n for n in listed if n not in ok]
+    if skipped:
+        import logging
+
+        logging.getLogger("jgraph").warning(
+            "not importing plugin(s) %s named by the checkpoint: allow them with --allow-plugin NAME",
+            ", ".join(map(repr, skipped)))
+    return [n for n in listed if n in ok] + [n for n in allowed if n not in listed]
 
 
 def check_names(cfg: TrainConfig) -> None:

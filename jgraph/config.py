@@ -13,6 +13,8 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from jgraph.errors import ConfigError
+
 DEFAULT_ENTITY_TYPE = "entity"
 # the shipped Hydra configs (train.yaml, experiment/, data/, ...): package data, so a wheel has them
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -251,18 +253,50 @@ def register_configs() -> None:
 
 def to_config(cfg: Any) -> TrainConfig:
     """A composed `DictConfig` (or a `TrainConfig`) as a validated, resolved `TrainConfig`."""
-    if isinstance(cfg, TrainConfig):
-        return cfg
+    if isinstance(cfg, TrainConfig):  # a dataclass built in Python: its ${oc.env:...} defaults resolved
+        obj = OmegaConf.to_object(OmegaConf.structured(cfg))
+        assert isinstance(obj, TrainConfig)
+        return obj
     if isinstance(cfg, DictConfig):
-        typed = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
-        obj = OmegaConf.to_object(typed)
+        from omegaconf.errors import ConfigKeyError, ValidationError
+
+        try:
+            typed = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
+            obj = OmegaConf.to_object(typed)
+        except ConfigKeyError as e:
+            raise ConfigError(unknown_keys_message([e.full_key], asdict(TrainConfig()))) from None
+        except ValidationError as e:
+            raise ConfigError(f"{e.full_key}: {str(e).splitlines()[0]}") from None
         assert isinstance(obj, TrainConfig)
         # `+key=value` overrides can add keys to a structured config; the schema has the last word
         extra = _unknown_keys(OmegaConf.to_container(cfg, resolve=False), asdict(obj), "")
         if extra:
-            raise ValueError(f"unknown config key(s): {', '.join(extra)} (see jgraph/config.py)")
+            raise ConfigError(unknown_keys_message(extra, asdict(obj)))
         return obj
     raise TypeError(f"expected TrainConfig or DictConfig, got {type(cfg).__name__}")
+
+
+def key_paths(known: Any, path: str = "") -> list[str]:
+    """Every dotted key of a config dict (`model.dimension`, ...)."""
+    if not isinstance(known, dict):
+        return []
+    out = []
+    for k, v in known.items():
+        out.append(f"{path}{k}")
+        out += key_paths(v, f"{path}{k}.")
+    return out
+
+
+def unknown_keys_message(extra: list[str], known: dict) -> str:
+    """'unknown config key data.folder (did you mean data.root, data.path?)' for each key."""
+    import difflib
+
+    paths = key_paths(known)
+    parts = []
+    for key in extra:
+        like = difflib.get_close_matches(key, paths, 3, 0.6)
+        parts.append(key + (f" (did you mean {', '.join(like)}?)" if like else ""))
+    return f"unknown config key(s): {'; '.join(parts)} (every key: jgraph/config.py)"
 
 
 def _unknown_keys(given: Any, known: Any, path: str) -> list[str]:
@@ -281,52 +315,52 @@ def validate(cfg: TrainConfig) -> None:
     """Checks across fields that a schema cannot express; raises ValueError naming the key."""
     m, n, t = cfg.model, cfg.negatives, cfg.training
     if m.dimension <= 0:
-        raise ValueError(f"model.dimension must be > 0, got {m.dimension}")
+        raise ConfigError(f"model.dimension must be > 0, got {m.dimension}")
     if m.bias and m.dimension < 2:
-        raise ValueError("model.bias needs model.dimension >= 2")
+        raise ConfigError("model.bias needs model.dimension >= 2")
     if m.embedding_dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"model.embedding_dtype must be float32 or bfloat16, got {m.embedding_dtype!r}")
+        raise ConfigError(f"model.embedding_dtype must be float32 or bfloat16, got {m.embedding_dtype!r}")
     if m.compute_dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"model.compute_dtype must be float32 or bfloat16, got {m.compute_dtype!r}")
+        raise ConfigError(f"model.compute_dtype must be float32 or bfloat16, got {m.compute_dtype!r}")
     if n.num_batch_negs < 0 or n.num_uniform_negs < 0:
-        raise ValueError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
+        raise ConfigError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
     if not n.all_negs and n.num_batch_negs == 0 and n.num_uniform_negs == 0:
-        raise ValueError("negatives: num_batch_negs and num_uniform_negs are both 0 (or set all_negs)")
+        raise ConfigError("negatives: num_batch_negs and num_uniform_negs are both 0 (or set all_negs)")
     if n.uniform_from not in ("side", "bucket"):
-        raise ValueError(f"negatives.uniform_from must be side or bucket, got {n.uniform_from!r}")
+        raise ConfigError(f"negatives.uniform_from must be side or bucket, got {n.uniform_from!r}")
     if n.disable_lhs_negs and n.disable_rhs_negs:
-        raise ValueError("negatives.disable_lhs_negs and disable_rhs_negs cannot both be true")
+        raise ConfigError("negatives.disable_lhs_negs and disable_rhs_negs cannot both be true")
     chunk = chunk_size(cfg)
     if t.batch_size <= 0 or t.batch_size % chunk:
-        raise ValueError(
+        raise ConfigError(
             f"training.batch_size ({t.batch_size}) must be a positive multiple of the chunk size "
             f"({chunk} = negatives.num_batch_negs, or num_uniform_negs when that is 0)"
         )
     if t.batches_per_dispatch <= 0:
-        raise ValueError("training.batches_per_dispatch must be > 0")
+        raise ConfigError("training.batches_per_dispatch must be > 0")
     if t.row_update not in ("auto", "sparse", "dense"):
-        raise ValueError(f"training.row_update must be auto, sparse or dense, got {t.row_update!r}")
+        raise ConfigError(f"training.row_update must be auto, sparse or dense, got {t.row_update!r}")
     if cfg.eval.ties not in ("realistic", "pessimistic", "optimistic"):
-        raise ValueError(f"eval.ties must be realistic, pessimistic or optimistic, got {cfg.eval.ties!r}")
+        raise ConfigError(f"eval.ties must be realistic, pessimistic or optimistic, got {cfg.eval.ties!r}")
     for p in cfg.eval.protocols:
         if p not in ("raw", "filtered", "sampled"):
-            raise ValueError(f"eval.protocols: unknown protocol {p!r} (raw, filtered, sampled)")
+            raise ConfigError(f"eval.protocols: unknown protocol {p!r} (raw, filtered, sampled)")
     if t.rng_impl not in ("threefry", "rbg", "unsafe_rbg"):
-        raise ValueError(f"training.rng_impl must be threefry, rbg or unsafe_rbg, got {t.rng_impl!r}")
+        raise ConfigError(f"training.rng_impl must be threefry, rbg or unsafe_rbg, got {t.rng_impl!r}")
     if not cfg.entities:
-        raise ValueError("entities: at least one entity type is needed")
+        raise ConfigError("entities: at least one entity type is needed")
     for name, ent in cfg.entities.items():
         if ent.num_partitions < 1:
-            raise ValueError(f"entities.{name}.num_partitions must be >= 1")
+            raise ConfigError(f"entities.{name}.num_partitions must be >= 1")
     for rel in cfg.relations:
         for side in (rel.lhs, rel.rhs):
             if side not in cfg.entities:
-                raise ValueError(
+                raise ConfigError(
                     f"relations: {rel.name!r} uses entity type {side!r}, not in entities "
                     f"({', '.join(cfg.entities)})"
                 )
         if rel.weight <= 0:
-            raise ValueError(f"relations: {rel.name!r} weight must be > 0")
+            raise ConfigError(f"relations: {rel.name!r} weight must be > 0")
 
 
 def chunk_size(cfg: TrainConfig) -> int:

@@ -63,6 +63,8 @@ class OpenRun:
     layout: PartitionLayout
     store: CheckpointStore
     location: str  # the checkpoint
+    kept: dict | None = None  # the mapping kept with the run (None: a run from before, data read)
+    _data: Dataset | None = None  # the dataset with edges, once read (see data())
     _shifts: dict = field(default_factory=dict)  # type index -> float32 [P, D] read-out shifts:
     #                                              the calibrated ones saved with the parameters,
     #                                              or else computed (model.center_partitions)
@@ -89,50 +91,91 @@ class OpenRun:
         return rows
 
     def names(self, entity_type: str) -> pa.Array | None:
-        """Entity names in id order (a prepared dataset keeps them on disk; None if it has none)."""
-        names = self.ds.entity_names.get(entity_type)
-        if names is None and self.cfg.data.format == "prepared":
-            from jgraph.data.prepared import dataset_location, load_names
+        """Entity names in id order (kept with the run; None if the data has none: ids are names)."""
+        from jgraph.mapping import entity_names
+
+        return entity_names(self.cfg, self.ds, entity_type)
+
+    def data(self, required: bool = True) -> Dataset | None:
+        """The run's dataset with its edges, read from the data files and checked against the
+        names kept with the run (evaluation, known answers). Missing data: a DataError saying
+        that this needs the data, or None when not `required`."""
+        if self._data is None:
             from jgraph.errors import DataError
+            from jgraph.mapping import check_hash, content_hash
 
             try:
-                names = load_names(dataset_location(self.cfg.data), entity_type)
-            except DataError:
-                return None
-            self.ds.entity_names[entity_type] = names
-        return names
+                ds = load_dataset(self.cfg)
+            except (DataError, FileNotFoundError) as e:
+                if not required:
+                    return None
+                raise DataError(f"this needs the run's data files (the run keeps only its names): {e}"
+                                ) from None
+            if self.kept is not None:
+                check_hash(self.kept, content_hash(self.cfg, ds), self.location)
+            self._data = ds
+        return self._data
 
     def close(self) -> None:
         self.store.close()
 
 
-def open_run(path: str, overrides: list[str] | None = None) -> OpenRun:
-    """Open a run directory or checkpoint; `overrides` are dotlist config changes (data.root=...)."""
+def open_run(path: str, overrides: list[str] | None = None,
+             allow_plugins: list[str] | tuple[str, ...] = ()) -> OpenRun:
+    """Open a run directory or checkpoint; `overrides` are dotlist config changes (data.root=...).
+
+    Names, relations and partitions come from the mapping kept with the run, so no data file is
+    read. Plugins: only those of the installed package (`models`) and `allow_plugins` are imported,
+    whatever the checkpoint lists (opening a run someone sent must not run their code)."""
     loc = checkpoint_location(path)
-    store = CheckpointStore(loc)
+    if "://" not in loc and not os.path.exists(loc):
+        raise CheckpointError(f"{path}: no such run directory or checkpoint")
+    store = CheckpointStore(loc)  # a reader: takes no lock, deletes nothing
     if not store.exists():
-        raise CheckpointError(f"{loc}: no checkpoint (no checkpoint.json)")
+        raise CheckpointError(f"{loc}: no checkpoint here (no checkpoint.json): not a finished or "
+                              "started run directory")
     m = store.manifest
     cfg = config_from_manifest(m, overrides)
-    from jgraph.assembly import load_plugins
+    from jgraph.assembly import load_plugins, trusted_plugins
 
-    load_plugins(cfg.plugins)
-    ds = load_dataset(cfg)
-    if fingerprint(cfg, ds) != m.get("fingerprint"):
-        raise CheckpointError(f"{loc}: the data no longer matches the checkpoint (entity or relation "
-                              "counts changed); point data.root at the data it was trained on")
+    load_plugins(trusted_plugins(cfg.plugins, allow_plugins))
+    _warn_if_unfinished(path, cfg, m)
+    from jgraph.mapping import dataset_from_mapping, read_mapping
+
+    kept = read_mapping(loc)
+    if kept is not None:
+        ds = dataset_from_mapping(loc, kept)
+        data = None
+    else:  # a run from before mappings were kept: its data files give the names
+        ds = data = load_dataset(cfg)
+        if fingerprint(cfg, ds) != m.get("fingerprint"):
+            raise CheckpointError(f"{loc}: the data no longer matches the checkpoint (entity or relation "
+                                  "counts changed); point data.root at the data it was trained on")
     model = build_model(cfg, ds)
     template = init_state(model, cfg.training.seed, cfg.training.rng_impl,
                           cfg.optimizer.relation_lr or cfg.optimizer.lr, cfg.optimizer.eps)
     arrays = store.read_params()
     state = state_from_arrays(template, arrays)
     layout = partition_layout(cfg, ds)
-    return OpenRun(cfg, ds, model, state.params, layout, store, loc, shifts_from_arrays(layout, arrays))
+    return OpenRun(cfg, ds, model, state.params, layout, store, loc, kept, data,
+                   shifts_from_arrays(layout, arrays))
 
 
-def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:
-    """Open a run directory or checkpoint with every entity's row in memory (see OpenRun)."""
-    run = open_run(path, overrides)
+def _warn_if_unfinished(path: str, cfg: TrainConfig, manifest: dict) -> None:
+    done = int(manifest.get("progress", {}).get("epoch", cfg.training.num_epochs))
+    if done < cfg.training.num_epochs:
+        import logging
+
+        logging.getLogger("jgraph").warning("run %s stopped at epoch %d of %d; using its last checkpoint",
+                                            path, done, cfg.training.num_epochs)
+
+
+def load_run(path: str, overrides: list[str] | None = None, with_data: bool = False,
+             allow_plugins: list[str] | tuple[str, ...] = ()) -> TrainedRun:
+    """Open a run directory or checkpoint with every entity's row in memory (see OpenRun);
+    `with_data`: its dataset holds the edges read from the data files (evaluation)."""
+    run = open_run(path, overrides, allow_plugins)
+    ds = run.data() if with_data else run.ds
     tables, offsets, off = [], [], 0
     for t, tp in enumerate(run.layout.types):
         offsets.append(off)
@@ -146,7 +189,7 @@ def load_run(path: str, overrides: list[str] | None = None) -> TrainedRun:
     run.close()
     emb = jnp.asarray(np.concatenate(tables) if len(tables) > 1 else tables[0])
     m = run.store.manifest
-    return TrainedRun(run.cfg, run.ds, run.model, run.params, emb, np.array(offsets, np.int64),
+    return TrainedRun(run.cfg, ds, run.model, run.params, emb, np.array(offsets, np.int64),
                       run.store.version, dict(m.get("progress", {})))
 
 

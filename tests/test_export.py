@@ -26,7 +26,7 @@ STANDARD = ("model=transe", "model.reciprocal=false", "model.max_norm=1.0", "mod
 
 def _edges(run_dir: Path) -> dict:
     run = open_run(str(run_dir))
-    out = {"train": train_edges(run.ds), **run.ds.splits}
+    out = {"train": train_edges(run.data()), **run.data().splits}
     run.close()
     return {k: (v.lhs, v.rel, v.rhs) for k, v in out.items()}
 

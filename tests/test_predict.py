@@ -28,7 +28,7 @@ def _reference(run_dir, h: int | None, r: int, t: int | None) -> np.ndarray:
 
 
 def _known(run, side: int, fixed: int, r: int) -> set[int]:
-    edges = [train_edges(run.ds), *run.ds.splits.values()]
+    edges = [train_edges(run.data()), *run.data().splits.values()]
     out = set()
     for e in edges:
         f, a = (e.rhs, e.lhs) if side == 0 else (e.lhs, e.rhs)
@@ -40,7 +40,7 @@ def _known(run, side: int, fixed: int, r: int) -> set[int]:
 def test_top_k_is_the_exact_scorers_and_marks_known_answers(run_dir, side: int) -> None:
     run = open_run(str(run_dir))
     names = run.names("entity").to_pylist()
-    tr = train_edges(run.ds)
+    tr = train_edges(run.data())
     h, r, t = int(tr.lhs[0]), int(tr.rel[0]), int(tr.rhs[0])
     rel_name = run.ds.relation_names[r]
     kw = {"head": names[h]} if side == 1 else {"tail": names[t]}

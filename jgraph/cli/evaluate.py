@@ -11,24 +11,32 @@ Metrics are printed and written as JSON (default: RUN/eval_<split>.json). Ties a
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 import time
 
+from jgraph.cli.main import command_parser, run_command
 from jgraph.config import EvalConfig
 
 log = logging.getLogger("jgraph")
 
 
 def evaluate(path: str, splits: list[str], protocols: list[str], max_edges: int | None,
-             overrides: list[str]) -> dict:
+             overrides: list[str], allow_plugins: list[str] | tuple[str, ...] = ()) -> dict:
+    """Metrics of the run at `path` on each split (the run's data files are read for the edges)."""
     from jgraph.assembly import relation_groups
+    from jgraph.errors import OptionError
     from jgraph.ranking import full_ranking, sampled_ranking
     from jgraph.trained import load_run
 
-    run = load_run(path, overrides)
+    if max_edges is not None and max_edges < 1:
+        raise OptionError(f"--max-edges must be >= 1, got {max_edges}")
+    run = load_run(path, overrides, with_data=True, allow_plugins=allow_plugins)
+    missing = [s for s in splits if s not in run.ds.splits]
+    if missing:
+        raise OptionError(f"{path}: the data has no {', '.join(missing)} split "
+                          f"(it has {', '.join(run.ds.splits)})")
     ecfg: EvalConfig = run.cfg.eval
     results: dict = {}
     for split in splits:
@@ -45,8 +53,7 @@ def evaluate(path: str, splits: list[str], protocols: list[str], max_edges: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jgraph.cli.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("python -m jgraph.cli.evaluate", __doc__)
     p.add_argument("run", help="run directory or checkpoint location")
     p.add_argument("--split", nargs="+", default=["test"])
     p.add_argument("--protocol", nargs="+", default=["filtered", "raw"],
@@ -55,10 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="config overrides, e.g. data.root=/data eval.ties=pessimistic")
     p.add_argument("--out", default=None, help="JSON output (default RUN/eval_<splits>.json)")
+    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                   help="import this plugin module the run names (only the installed `models` otherwise)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("jax").setLevel(logging.WARNING)
-    res = evaluate(args.run, args.split, args.protocol, args.max_edges, args.set)
+    res = evaluate(args.run, args.split, args.protocol, args.max_edges, args.set, args.allow_plugin)
     for split, r in res["eval"].items():
         for proto in ("filtered", "raw", "sampled"):
             if proto in r:
@@ -78,4 +87,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("python -m jgraph.cli.evaluate", main))

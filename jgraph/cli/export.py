@@ -20,7 +20,6 @@ and counts, relations with their sides, operators and types, and the files writt
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
@@ -31,6 +30,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from jgraph.cli.main import command_parser, run_command
+from jgraph.errors import OptionError
 from jgraph.trained import OpenRun, open_run
 
 FORMATS = ("tsv", "npy", "parquet")
@@ -90,16 +91,17 @@ def _tsv_block(names: pa.Array, rows: np.ndarray) -> bytes:
         pacsv.write_csv(pa.table(cols), buf, write_options=pacsv.WriteOptions(
             include_header=False, delimiter="\t", quoting_style="none"))
     except pa.ArrowInvalid as e:
-        raise ValueError(f"a name holds a tab or a newline, which TSV cannot carry ({e}); "
+        raise OptionError(f"a name holds a tab or a newline, which TSV cannot carry ({e}); "
                          "export with --format npy or parquet") from None
     return buf.getvalue()
 
 
-def export(path: str, fmt: str, out: str, overrides: list[str] | None = None) -> dict:
+def export(path: str, fmt: str, out: str, overrides: list[str] | None = None,
+           allow_plugins: list[str] | tuple[str, ...] = ()) -> dict:
     """Write the export of the run at `path` into folder `out`; returns the manifest."""
     if fmt not in FORMATS:
-        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    run = open_run(path, overrides)
+        raise OptionError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    run = open_run(path, overrides, allow_plugins)
     dest = Path(out)
     dest.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
@@ -161,14 +163,15 @@ def export(path: str, fmt: str, out: str, overrides: list[str] | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jgraph.cli.export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("python -m jgraph.cli.export", __doc__)
     p.add_argument("run", help="run directory or checkpoint location")
     p.add_argument("--format", default="tsv", choices=FORMATS)
     p.add_argument("--out", required=True, help="folder to write")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                   help="import this plugin module the run names (only the installed `models` otherwise)")
     a = p.parse_args(argv)
-    man = export(a.run, a.format, a.out, a.set)
+    man = export(a.run, a.format, a.out, a.set, a.allow_plugin)
     n = sum(v["count"] for v in man["entity_types"].values())
     print(f"wrote {n:,} entities x {man['dimension']} and {len(man['relations'])} relations to {a.out}: "
           + ", ".join(man["files"]))
@@ -176,4 +179,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("python -m jgraph.cli.export", main))

@@ -7,11 +7,11 @@ staging folder). `import` is a Python keyword, so this module only runs with -m;
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from jgraph.cli.main import command_parser, run_command
 from jgraph.config import DEFAULT_ENTITY_TYPE
 from jgraph.data.importer import ImportSpec, run_import
 from jgraph.data.importer import __doc__ as IMPORTER_DOC
@@ -33,8 +33,7 @@ def _delimiter(s: str | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jgraph.cli.import_edges", description=IMPORTER_DOC,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("python -m jgraph.cli.import_edges", IMPORTER_DOC)
     p.add_argument("out", help="the prepared dataset to write (train with data.format=prepared "
                    "data.root=<its folder> data.path=<its name>)")
     p.add_argument("--train", nargs="+", required=True, help="edge files (TSV/CSV, .gz, Parquet)")
@@ -89,4 +88,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("python -m jgraph.cli.import_edges", main))

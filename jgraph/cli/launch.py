@@ -13,7 +13,6 @@ storage.checkpoint_dir on storage every machine reaches.
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import subprocess
@@ -21,6 +20,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from jgraph.cli.main import command_parser, run_command
 
 
 def free_port() -> int:
@@ -86,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         ours, overrides = argv[:i], argv[i + 1 :]
     else:
         ours, overrides = argv, []
-    p = argparse.ArgumentParser(prog="python -m jgraph.cli.launch", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("python -m jgraph.cli.launch", __doc__)
     p.add_argument("-n", "--num-processes", type=int, required=True)
     p.add_argument("--dir", default=None, help="run directory (default outputs/launch/<date>)")
     p.add_argument("--port", type=int, default=None, help="coordinator port (default: a free one)")
@@ -98,4 +98,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("python -m jgraph.cli.launch", main))

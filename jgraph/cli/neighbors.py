@@ -12,7 +12,6 @@ useful for many queries over millions of rows; built per call here, not stored).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -23,8 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgraph.cli.export import effective_rows
-from jgraph.cli.predict import UnknownName, entity_label, find_id
+from jgraph.cli.main import command_parser, run_command
+from jgraph.cli.predict import UnknownName, entity_label, find_id, positive_k
 from jgraph.core.scorer import float32_matmuls
+from jgraph.errors import OptionError
 from jgraph.trained import OpenRun, open_run
 
 ANN_METRICS = {"dot": "ip", "cos": "cos", "l2": "l2sq", "squared_l2": "l2sq"}
@@ -63,6 +64,7 @@ def _entity(run: OpenRun, entity: str, entity_type: str | None) -> tuple[int, in
 def neighbors(run: OpenRun, entity: str, k: int = 10, entity_type: str | None = None,
               ann: str | None = None) -> list[Neighbor]:
     """The k entities of the same type nearest to `entity` (itself excluded)."""
+    positive_k(k)
     t, eid = _entity(run, entity, entity_type)
     tp = run.layout.types[t]
     part = int(tp.part_of[eid]) if tp.num_partitions > 1 else 0
@@ -92,11 +94,11 @@ def neighbors(run: OpenRun, entity: str, k: int = 10, entity_type: str | None = 
 
 def _ann(run: OpenRun, t: int, x: np.ndarray, k: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
     if kind != "usearch":
-        raise ValueError(f"--ann: only usearch is supported, got {kind!r}")
+        raise OptionError(f"--ann: only usearch is supported, got {kind!r}")
     try:
         from usearch.index import Index
     except ImportError:
-        raise ImportError("--ann usearch needs the optional extra: pip install usearch") from None
+        raise OptionError("--ann usearch needs the optional extra: pip install usearch") from None
     metric = ANN_METRICS[run.cfg.model.comparator]
     tp = run.layout.types[t]
     index = Index(ndim=x.shape[-1], metric=metric, dtype="f32")
@@ -118,8 +120,7 @@ def _row(run: OpenRun, t: int, eid: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jgraph.cli.neighbors", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("python -m jgraph.cli.neighbors", __doc__)
     p.add_argument("run", help="run directory or checkpoint location")
     p.add_argument("--entity", required=True)
     p.add_argument("--type", default=None, help="entity type (default: the first that has the name)")
@@ -127,13 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ann", default=None, choices=["usearch"], help="approximate search (optional extra)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                   help="import this plugin module the run names (only the installed `models` otherwise)")
     a = p.parse_args(argv)
-    run = open_run(a.run, a.set)
+    positive_k(a.k)
+    run = open_run(a.run, a.set, a.allow_plugin)
     try:
         found = neighbors(run, a.entity, a.k, a.type, a.ann)
-    except UnknownName as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     finally:
         run.close()
     if not a.json:
@@ -144,4 +145,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("python -m jgraph.cli.neighbors", main))

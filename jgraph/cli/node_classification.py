@@ -16,7 +16,6 @@ to the run's entity names.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import sys
@@ -29,7 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jgraph.cli.main import command_parser, run_command
 from jgraph.core.scorer import float32_matmuls
+from jgraph.errors import DataError, OptionError
 
 DEFAULT_FRACTIONS = (0.1, 0.5, 0.9)
 _norm = getattr(optax.tree_utils, "tree_norm", None) or optax.tree_utils.tree_l2_norm
@@ -47,7 +48,7 @@ def read_labels(path: str | Path, names: list[str]) -> tuple[np.ndarray, list[st
                 continue
             parts = line.rstrip("\n").split("\t")
             if len(parts) < 2:
-                raise ValueError(f"{path}:{lineno}: expected node<TAB>label, got {line.strip()!r}")
+                raise DataError(f"{path}:{lineno}: expected node<TAB>label, got {line.strip()!r}")
             node, label = parts[0], parts[1]
             if node in index:
                 pairs.append((index[node], labels.setdefault(label, len(labels))))
@@ -127,7 +128,7 @@ def evaluate(features: np.ndarray, y: np.ndarray, fractions=DEFAULT_FRACTIONS, r
     for frac in fractions:
         n_train = int(round(frac * len(labelled)))
         if not 0 < n_train < len(labelled):
-            raise ValueError(f"train fraction {frac} leaves no training or no test node")
+            raise OptionError(f"train fraction {frac} leaves no training or no test node")
         runs = []
         for _ in range(repeats):
             perm = rng.permutation(len(labelled))
@@ -156,13 +157,13 @@ def embeddings_of_run(run_dir: str | Path, overrides: list[str] | None = None
     lo, n = int(run.offsets[0]), run.ds.num_entities(t)
     names = run.ds.entity_names[t]
     if names is None:
-        raise ValueError(f"{run_dir}: entity names are not loaded (prepared dataset); cannot match labels")
+        raise DataError(f"{run_dir}: entity names are not loaded (prepared dataset); cannot match labels")
     return np.asarray(run.emb[lo : lo + n]), [str(s) for s in names.to_pylist()]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m jgraph.cli.node_classification",
-                                 description="Micro/macro-F1 of a linear classifier on a run's embeddings.")
+    ap = command_parser("python -m jgraph.cli.node_classification",
+                        "Micro/macro-F1 of a linear classifier on a run's embeddings.")
     ap.add_argument("run_dir")
     ap.add_argument("--labels", required=True, help="node<TAB>label file (e.g. BlogCatalog/groups.tsv.gz)")
     ap.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS),
@@ -193,4 +194,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("python -m jgraph.cli.node_classification", main))

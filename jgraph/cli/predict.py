@@ -14,7 +14,6 @@ that lists close matches.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import sys
@@ -27,15 +26,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jgraph.cli.main import command_parser, run_command
 from jgraph.core.scorer import float32_matmuls
+from jgraph.errors import OptionError, UserError
 from jgraph.trained import OpenRun, open_run
 
 
-class UnknownName(KeyError):
+class UnknownName(UserError, KeyError):
     """A name that is not in the run's dictionary; the message lists close matches."""
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def positive_k(k: int) -> int:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise OptionError(f"k must be a positive whole number, got {k!r}")
+    return k
 
 
 def close_matches(name: str, names: pa.Array, n: int = 5, scan: int = 200_000) -> list[str]:
@@ -95,10 +102,13 @@ def _top(model, params, fixed, fixed_type, rel, cands, cand_type, banned, *, sid
     return jax.lax.top_k(scores, k)
 
 
-def known_answers(run: OpenRun, side: int, fixed: int, rel: int) -> np.ndarray:
+def known_answers(run: OpenRun, side: int, fixed: int, rel: int, required: bool = False) -> np.ndarray:
     """Ids of the known answers of a query (train, valid and test edges); a prepared dataset's
-    train edges are read from the buckets of the fixed entity's partition only."""
-    ds = run.ds
+    train edges are read from the buckets of the fixed entity's partition only. Without the data
+    files: none (DataError when `required`)."""
+    ds = run.data(required=required)
+    if ds is None:
+        return np.zeros(0, np.int64)
     out = []
     for e in ds.splits.values():
         m = ((e.rhs if side == 0 else e.lhs) == fixed) & (e.rel == rel)
@@ -128,7 +138,8 @@ def predict(run: OpenRun, relation: str, head: str | None = None, tail: str | No
             k: int = 10, filtered: bool = False) -> list[Answer]:
     """Top-k tails of (head, relation, ?) or heads of (?, relation, tail)."""
     if (head is None) == (tail is None):
-        raise ValueError("give --head or --tail (not both)")
+        raise OptionError("give --head or --tail (not both)")
+    positive_k(k)
     ds, model = run.ds, run.model
     rel = find_id(pa.array(ds.relation_names, pa.string()), relation, "relation")
     side = 1 if head is not None else 0  # the side being predicted
@@ -138,7 +149,7 @@ def predict(run: OpenRun, relation: str, head: str | None = None, tail: str | No
     fixed = find_id(run.names(f_tp.name), head if side == 1 else tail, entity_label(f_tp.name))
     part = int(f_tp.part_of[fixed]) if f_tp.num_partitions > 1 else 0
     fixed_row = _renorm(run, run.partition(fixed_t, part)[f_tp.offset_of[fixed]][None])
-    known = known_answers(run, side, fixed, rel)
+    known = known_answers(run, side, fixed, rel, required=filtered)
     best_s, best_i = np.zeros(0, np.float32), np.zeros(0, np.int64)
     for p in range(c_tp.num_partitions):
         members = c_tp.members[p]
@@ -160,8 +171,7 @@ def predict(run: OpenRun, relation: str, head: str | None = None, tail: str | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jgraph.cli.predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("python -m jgraph.cli.predict", __doc__)
     p.add_argument("run", help="run directory or checkpoint location")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--head", help="rank tails of (HEAD, RELATION, ?)")
@@ -171,13 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--filtered", action="store_true", help="leave out answers known from the data")
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                   help="import this plugin module the run names (only the installed `models` otherwise)")
     a = p.parse_args(argv)
-    run = open_run(a.run, a.set)
+    positive_k(a.k)
+    run = open_run(a.run, a.set, a.allow_plugin)
     try:
         answers = predict(run, a.relation, a.head, a.tail, a.k, a.filtered)
-    except UnknownName as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     finally:
         run.close()
     query = f"({a.head}, {a.relation}, ?)" if a.head is not None else f"(?, {a.relation}, {a.tail})"
@@ -192,4 +202,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("python -m jgraph.cli.predict", main))

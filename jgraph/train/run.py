@@ -53,6 +53,10 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     log.info("data %s: entities %s; %d relations; edges %s", ds.name, ents, ds.num_relations, sizes)
     ckpt = cfg.storage.checkpoint_dir or (str(out / "checkpoint") if cfg.storage.save else "memory://")
     store = CheckpointStore(ckpt, writer=cluster.primary)  # locks it; fails at once if in use
+    if cluster.primary and not ckpt.startswith("memory://"):
+        from jgraph.mapping import keep_mapping
+
+        keep_mapping(ckpt, cfg, ds)  # the run keeps its names; a resumed run's data must match them
     jsonl = open(out / "metrics.jsonl", "a")
     events = EventLog(out / "tensorboard" if cfg.training.tensorboard and cluster.primary else None)
     trainer: Trainer | None = None
