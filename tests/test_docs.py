@@ -251,3 +251,20 @@ def test_checker_parses_what_the_docs_write():
     assert check_overrides(["+experiment=nope", "model.dimensions=3"]) == [
         "no preset experiment/nope.yaml", "unknown config key model.dimensions"]
     assert slug("Import (`benchmarks/import.py`)") == "import-benchmarksimportpy"
+
+
+def test_config_keys_in_prose_exist():
+    """Every `section.key` the pages name in backticks (outside code blocks) is a key of the schema."""
+    sections = {f.name for f in dataclasses.fields(TrainConfig)}
+    problems = []
+    for page in PAGES:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+        for span in re.findall(r"`([^`\n]+)`", text):
+            for token in span.split():
+                key = token.split("=")[0].strip("+~,;()")
+                parts = key.split(".")
+                if len(parts) < 2 or parts[0] not in sections or re.search(r"[^\w.]", key):
+                    continue
+                if not schema_has(parts):
+                    problems.append(f"{page.relative_to(ROOT)}: {token}")
+    assert not problems, "config keys the schema does not have:\n  " + "\n  ".join(sorted(set(problems)))
