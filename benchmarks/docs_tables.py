@@ -196,6 +196,8 @@ def page() -> str:
         "  0.25 ms, the gradient assembled in one select-per-source loop 0.18 ms, threefry draws 0.06 ms",
         "  of a 1.6 ms batch; after them the scoring matmuls (12 per batch) take about 60% and the",
         "  table's gathers and scatter most of the rest (today's profile: `benchmarks/tried.md`).",
+        "- `suite.py` without PBG, 2026-12-02 08:12 (a slower phase: peak 329 GFLOP/s): d=200 278k,",
+        "  1000 uniform negatives 49k, 16 partitions 473k edges/s over the epoch's wall time.",
         "- `partitions.py`, before the swap buffers were reused: P=1 342k-446k edges/s over three runs,",
         "  P=16 367k-371k prefetching and 287k without; interleaved (7 pairs) P=1 378k-484k (mean 429k),",
         "  P=16 333k-421k (mean 379k): P=16 at 88% of P=1 (81-96% per pair).",
