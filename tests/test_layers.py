@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("jgraph.data",),  # readers, dictionaries, datasets, importer, downloads
     # a model and its state from a config; full ranking; a run's name mapping; rows read out in id order
     ("jgraph.assembly", "jgraph.ranking", "jgraph.mapping", "jgraph.readout"),
-    ("jgraph.trained",),  # a trained run opened for read-out
+    ("jgraph.trained", "jgraph.pbg"),  # a trained run opened for read-out; PBG configs and runs
     ("jgraph.train",),  # the training job
     ("jgraph.cli", "jgraph.lab", "jgraph.api", "jgraph"),  # commands, experiment tools, public API
 ]
