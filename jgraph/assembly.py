@@ -87,7 +87,7 @@ def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: i
     nu = n.num_uniform_negs if num_uniform is None else num_uniform
     return NegativeSpec(num_uniform=nu, use_batch=nb > 0, all_negs=n.all_negs,
                         sides=(not n.disable_lhs_negs, not n.disable_rhs_negs),
-                        both_partitions=n.uniform_from == "bucket")
+                        both_partitions=n.uniform_from == "bucket", self_negative=n.self_negative)
 
 
 def relation_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:

@@ -133,6 +133,10 @@ class NegativesConfig:
     #   buckets instead of 1/P (the same with one partition; all_negs keeps the side's partition)
     disable_lhs_negs: bool = False
     disable_rhs_negs: bool = False
+    self_negative: bool = True  # the query's own entity is one more negative of every positive
+    #   (the tail as a head, the head as a tail, where the relation's two entity types are one;
+    #   not where the positive is a self-loop): nothing else teaches a model that (h, r, h) is
+    #   false, and ComplEx's Re<h, r, conj h> = sum r_re |h|^2 ranks h first (issue 30)
 
 
 @dataclass

@@ -402,6 +402,49 @@ def test_global_embeddings_and_entity_types(operator, reciprocal):
 
 
 @pytest.mark.parametrize("reciprocal", [False, True], ids=["standard", "reciprocal"])
+@pytest.mark.parametrize("comparator", ["dot", "l2"])
+@pytest.mark.parametrize("operator", OPERATOR_NAMES)
+def test_self_negative_column(operator, comparator, reciprocal):
+    """negatives.self_negative: one more negative per side, the query's own entity: the tail as a
+    head c(y, g_r(y)) (reciprocal c(y, h_r(y))) and the head as a tail c(x, g_r(x)); valid only
+    where the relation's lhs and rhs types are one (relation 1 here joins types 0 and 1) and the
+    positive is not a self-loop (row ids equal: chunk 0 position 3 here). The other columns are
+    unchanged."""
+    types = np.array([[0, 0], [0, 1], [1, 1]], np.int32)
+    case = make_case(operator, comparator, True, reciprocal, global_emb=True, relation_types=types,
+                     seed=6)
+    rhs_ids = np.asarray(case.batch.rhs).copy()
+    rhs_ids[0, 3] = int(case.batch.lhs[0, 3])  # a self-loop positive
+    batch = case.batch._replace(rhs=jnp.asarray(rhs_ids))
+    j = lambda a: jnp.asarray(a, jnp.float32)
+    args = (case.params, j(case.lhs), j(case.rhs), batch, j(case.uni_l), j(case.uni_r),
+            jnp.asarray(case.uni_l_valid), jnp.asarray(case.uni_r_valid), True, (True, True))
+    plain = case.model.score(*args)
+    got = case.model.score(*args, self_negative=True)
+    cmp = lambda a, b: ref_compare(comparator, True, a, b)
+    g = _ref_g(case)
+    want = np.zeros((2, C, P))
+    ok = np.zeros((C, P), bool)
+    for c in range(C):
+        for i in range(P):
+            r = case.rel[c, i]
+            tl, tr = case.types[r]
+            x, y = _glob(case, case.lhs[c, i], tl), _glob(case, case.rhs[c, i], tr)
+            want[0, c, i] = cmp(y, g("rhs", r, y))
+            want[1, c, i] = cmp(x, g("lhs" if reciprocal else "rhs", r, x))
+            ok[c, i] = case.valid[c, i] and tl == tr and not (c == 0 and i == 3)
+    assert ok.any() and (~ok & case.valid).any()  # both kinds of positive are in the case
+    for side in (0, 1):
+        before, after = plain[side], got[side]
+        assert after.neg.shape == before.neg.shape[:2] + (before.neg.shape[2] + 1,)
+        np.testing.assert_array_equal(np.asarray(after.valid[..., :-1]), np.asarray(before.valid))
+        np.testing.assert_array_equal(np.asarray(after.neg[..., :-1]), np.asarray(before.neg))
+        np.testing.assert_array_equal(np.asarray(after.valid[..., -1]), ok, err_msg=f"side {side}")
+        np.testing.assert_allclose(np.asarray(after.neg[..., -1])[ok], want[side][ok], rtol=RTOL,
+                                   atol=ATOL, err_msg=f"side {side}")
+
+
+@pytest.mark.parametrize("reciprocal", [False, True], ids=["standard", "reciprocal"])
 def test_uniform_only_and_a_disabled_side(reciprocal):
     """PBG's UNIFORM mode (num_batch_negs = 0): the negatives are the chunk's uniform rows only; and
     with the rhs side disabled (disable_rhs_negs) that side is not scored at all."""

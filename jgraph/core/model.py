@@ -218,6 +218,7 @@ class Model:
         rhs_extra_valid: Array | None,
         use_batch: bool,
         sides: tuple[bool, bool],  # (score lhs negatives, score rhs negatives)
+        self_negative: bool = False,  # see score_blocks
     ) -> tuple[SideScores | None, SideScores | None, Array]:
         """(lhs-side scores, rhs-side scores, N3 penalty per positive [C, P]).
 
@@ -225,7 +226,8 @@ class Model:
         with their masks. The training step uses `score_blocks`, which takes uniform negatives
         already laid out after the positives."""
         return self.score_blocks(params, lhs, rhs, batch, (0, 0), use_batch, sides,
-                                 (lhs_extra, lhs_extra_valid), (rhs_extra, rhs_extra_valid))
+                                 (lhs_extra, lhs_extra_valid), (rhs_extra, rhs_extra_valid),
+                                 self_negative)
 
     def score_blocks(
         self,
@@ -238,9 +240,15 @@ class Model:
         sides: tuple[bool, bool],
         lhs_all: tuple[Array | None, Array | None] = (None, None),  # all_negs: ([K, D], valid)
         rhs_all: tuple[Array | None, Array | None] = (None, None),
+        self_negative: bool = False,
     ) -> tuple[SideScores | None, SideScores | None, Array]:
         """Scores from per-chunk candidate blocks (no concatenation needed when the step gathers
-        rows in this layout). Returns (lhs side, rhs side, N3 penalty per positive [C, P])."""
+        rows in this layout). Returns (lhs side, rhs side, N3 penalty per positive [C, P]).
+
+        self_negative (negatives.self_negative): one more negative column per side, the query's
+        own entity: the tail as a candidate head, c(y, g_r(y)), and the head as a candidate tail,
+        c(x, g_r(x)) (reciprocal: c(y, h_r(y)), c(x, g_r(x))); valid where the relation's two
+        entity types are one and the positive is not itself a self-loop (lhs row == rhs row)."""
         prep = self.comparator.prepare
         c, p = batch.lhs.shape
         valid = batch.lhs >= 0
@@ -261,6 +269,15 @@ class Model:
             rhs_block = self.add_global(params, rhs_block, block_types(rhs_block, 1))
             lhs_all, rhs_all = all_rows(lhs_all, 0), all_rows(rhs_all, 1)
         nb = p if use_batch else 0
+        self_ok = valid & (types[..., 0] == types[..., 1]) & (batch.lhs != batch.rhs)  # [C, P]
+
+        def with_self(side_scores: SideScores | None, score: Array) -> SideScores | None:
+            """side_scores with the column `score` [C, P] (the query's own entity) appended."""
+            if side_scores is None or not self_negative:
+                return side_scores
+            return SideScores(side_scores.pos,
+                              jnp.concatenate([side_scores.neg, score[..., None]], axis=-1),
+                              jnp.concatenate([side_scores.valid, self_ok[..., None]], axis=-1))
 
         def cands(block_prepared, side):
             u = num_uniform[side]
@@ -271,6 +288,9 @@ class Model:
         penalty = jnp.zeros(valid.shape, jnp.float32)
         lhs_side = rhs_side = None
         if not self.reciprocal:
+            if self_negative:  # the raw positives too (their gradient added in place, as below)
+                x_raw, lhs_block = positives_and_block(lhs_block, p)
+                y_raw, rhs_block = positives_and_block(rhs_block, p)
             lp, lb = positives_and_block(prep(lhs_block), p)
             # one relation per chunk
             rp, rb = positives_and_block(prep(self.operate(params["rhs"], chunk_rel, rhs_block)), p)
@@ -281,6 +301,11 @@ class Model:
                 all_r = (None if rhs_all[0] is None
                          else prep(self.operate(params["rhs"], chunk_rel, rhs_all[0])))
                 rhs_side = self.side(lp, cands(rb, 1), nb, rp, valid, all_r, rhs_all[1])
+            if self_negative:
+                # the tail as a head: c(y, g_r(y)); the head as a tail: c(x, g_r(x))
+                lhs_side = with_self(lhs_side, self.comparator.pos(prep(y_raw), rp))
+                gx = prep(self.operate(params["rhs"], chunk_rel, x_raw))
+                rhs_side = with_self(rhs_side, self.comparator.pos(lp, gx))
             if self.reg_fn is not None:
                 penalty = (
                     self.reg_fn(lp, self.complex)
@@ -301,6 +326,8 @@ class Model:
             if sides[1]:
                 all_r = None if rhs_all[0] is None else prep(rhs_all[0])
                 rhs_side = self.side(gx, cands(yb, 1), nb, y, valid, all_r, rhs_all[1])
+            lhs_side = with_self(lhs_side, self.comparator.pos(y, hy))  # (self_negative)
+            rhs_side = with_self(rhs_side, self.comparator.pos(x, gx))
             if self.reg_fn is not None:
                 penalty = (
                     self.reg_fn(x, self.complex)
