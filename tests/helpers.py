@@ -79,6 +79,7 @@ MODEL_DEFAULTS: dict[str, Any] = dict(
 def model_of(**overrides):
     """A Model with MODEL_DEFAULTS (d=4, one relation with no operator, one type, dot, ranking, no
     regularization) and the overrides; relation_weight defaults to ones per relation."""
+    import models  # noqa: F401  (registers the built-in operators, comparators, losses)
     from jgraph.core.model import Model
 
     kw = {**MODEL_DEFAULTS, **overrides}
