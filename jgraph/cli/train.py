@@ -71,9 +71,9 @@ def prepare_overrides(overrides: list[str]) -> list[str]:
     if "data.path" in keys and "data.name" not in keys and keys["data.path"].strip("/"):
         folder = os.path.basename(os.path.normpath(keys["data.path"]))
         if folder and "," not in folder and not folder.startswith("$"):
-            out += [f"data.name={folder}",
-                    f"data.download_hint=data.path={keys['data.path']} was given: that folder holds "
-                    "the dataset's files (train, valid, test)"]
+            hint = (f"The folder comes from data.path={keys['data.path']}: put the dataset's files "
+                    "there (data.train, data.valid, data.test name them).").replace("'", "")
+            out += [f"data.name='{folder}'", f"data.download_hint='{hint}'"]
     return out
 
 

@@ -56,7 +56,11 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     if cluster.primary and not ckpt.startswith("memory://"):
         from jgraph.mapping import keep_mapping
 
-        keep_mapping(ckpt, cfg, ds)  # the run keeps its names; a resumed run's data must match them
+        try:
+            keep_mapping(ckpt, cfg, ds)  # the run keeps its names; a resumed run's data must match them
+        except BaseException:
+            store.close()  # lets go of the lock
+            raise
     jsonl = open(out / "metrics.jsonl", "a")
     events = EventLog(out / "tensorboard" if cfg.training.tensorboard and cluster.primary else None)
     trainer: Trainer | None = None
