@@ -168,3 +168,80 @@ def test_edge_chunks_are_contiguous_ceil_slices(num_chunks):
             assert len(part[0]) == max(0, min(size, n - k * size))
         for field in range(4):
             np.testing.assert_array_equal(np.concatenate([p[field] for p in parts]), whole[field])
+
+
+# ---------------------------------------------------------------- rounds (issue 24 item 10)
+def _assign_rounds_before(order, size, uses):
+    """assign_rounds as it was before issue 24 (a rescan of the remaining buckets per round),
+    the reference the fast one must match."""
+    remaining, rounds = list(order), []
+    while remaining:
+        taken: set = set()
+        rnd, rest = [], []
+        for b in remaining:
+            u = uses(b)
+            if len(rnd) < size and not (u & taken):
+                rnd.append(b)
+                taken |= u
+            else:
+                rest.append(b)
+        rounds.append(rnd)
+        remaining = rest
+    out, prev = [], [None] * size
+    for rnd in rounds:
+        slots = [None] * size
+        for b in sorted(rnd, key=lambda b: -max(len(uses(b) & uses(p)) if p else 0 for p in prev)):
+            free = [r for r in range(size) if slots[r] is None]
+            r = max(free, key=lambda r: (len(uses(b) & uses(prev[r])) if prev[r] else -1, -r))
+            slots[r] = b
+        out.append(slots)
+        prev = [s if s is not None else p for s, p in zip(slots, prev, strict=True)]
+    return out
+
+
+def _uses(two_types: bool):
+    def uses(b):
+        u = {(0, b[0]), (0, b[1])}
+        return u | {(1, b[1])} if two_types else u
+    return uses
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 8])
+@pytest.mark.parametrize("parts", [1, 2, 3, 5, 8, 13])
+def test_assign_rounds_matches_the_round_by_round_rescan(order, size, parts):
+    from jgraph.plan.buckets import assign_rounds
+
+    for seed, two in ((0, False), (1, True)):
+        buckets = bucket_order(parts, parts, order, seed, 0)
+        want = _assign_rounds_before(buckets, size, _uses(two))
+        assert assign_rounds(buckets, size, _uses(two)) == want
+
+
+def test_assign_rounds_takes_time_linear_in_the_buckets():
+    """One process: as long as listing the rounds (P=1024: a million buckets, about 0.1 s when the
+    machine is idle; the rescan never finished); several: linear, not quadratic, in the buckets."""
+    import time
+
+    from jgraph.plan.buckets import assign_rounds
+
+    buckets = bucket_order(1024, 1024, "inside_out", 0, 0)
+    t0 = time.perf_counter()
+    listing = [[b] for b in buckets]
+    t1 = time.perf_counter()
+    assert assign_rounds(buckets, 1, _uses(False)) == listing
+    t2 = time.perf_counter()
+    assert t2 - t1 < max(1.0, 10 * (t1 - t0))
+    took = {}
+    for parts in (64, 128):
+        order = bucket_order(parts, parts, "inside_out", 0, 0)
+        t0 = time.perf_counter()
+        assign_rounds(order, 4, _uses(False))
+        took[parts] = time.perf_counter() - t0
+    assert took[128] < 10 * took[64], took  # 4x the buckets; a quadratic cost would be 16x
+
+
+def test_more_partitions_than_entities_is_refused():
+    with pytest.raises(ValueError, match=r"entities.user.num_partitions=500 .*300 entities"):
+        TypePartitions("user", 300, 500, 0)
+    assert TypePartitions("user", 300, 300, 0).sizes.tolist() == [1] * 300

@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jgraph.errors import OptionError
+
 
 class Layout(NamedTuple):
     """Where each entity type's partitions sit in the working table for the current bucket."""
@@ -41,6 +43,8 @@ class TypePartitions:
 
     def __post_init__(self) -> None:
         n, p = self.count, self.num_partitions
+        if p > max(n, 1):  # empty partitions: and the bucket count (p^2) would only slow all down
+            raise OptionError(f"entities.{self.name}.num_partitions={p} is more than its {n} entities")
         if p == 1:
             order = np.arange(n, dtype=np.int64)
         else:
