@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from jgraph.config import CONF_DIR, TrainConfig, register_configs
+from jgraph.config import TrainConfig
 from jgraph.errors import OptionError
 
 
@@ -41,17 +41,10 @@ class FitResult:
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """The TrainConfig the command line `jgraph train OVERRIDES...` would run."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    """The TrainConfig the command line `jgraph train OVERRIDES...` would run (validated)."""
+    from jgraph.cli.train import compose_config
 
-    from jgraph.cli.train import prepare_overrides
-    from jgraph.config import to_config
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        cfg = hydra_compose(config_name="train", overrides=prepare_overrides(list(overrides)))
-    return to_config(cfg)
+    return compose_config(overrides)
 
 
 def fit(config: TrainConfig | list[str] | tuple[str, ...] | None = None, run_dir: str | Path | None = None,

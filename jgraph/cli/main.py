@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "neighbors": ("jgraph.cli.neighbors", "the k nearest entities of an entity"),
     "export": ("jgraph.cli.export", "write a run's embeddings as TSV, npy or Parquet"),
     "import": ("jgraph.cli.import_edges", "prepare edge files as a partitioned dataset (streaming)"),
+    "import-pbg": ("jgraph.cli.import_pbg", "a PyTorch-BigGraph config + checkpoint as a jgraph run"),
     "download": ("jgraph.data.download", "download a benchmark dataset (fb15k237, wn18rr, ...)"),
     "launch": ("jgraph.cli.launch", "N training processes on this machine (distributed training)"),
     "node-classification": ("jgraph.cli.node_classification", "node classification on a run's embeddings"),
@@ -68,6 +69,8 @@ def run_command(prog: str, fn: Callable[[], int | None]) -> int:
             raise
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except SystemExit as e:  # argparse's usage errors and --help, Hydra's exits
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -77,21 +77,44 @@ def prepare_overrides(overrides: list[str]) -> list[str]:
     return out
 
 
+def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """The validated TrainConfig of jgraph/conf/train.yaml with command-line overrides (checked and
+    completed by `prepare_overrides`); a mistake is a ConfigError naming the key or value."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from jgraph.config import to_config, validate
+
+    register_configs()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            raw = compose(config_name="train", overrides=prepare_overrides(list(overrides)))
+    except (HydraException, OmegaConfBaseException) as e:
+        text = str(e) + (f": {e.__cause__}" if e.__cause__ is not None else "")
+        raise ConfigError(" ".join(text.split("full_key:")[0].split())) from None
+    cfg = to_config(raw)
+    validate(cfg)
+    return cfg
+
+
 def main() -> None:
     register_configs()
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
-    from jgraph.core.metrics import objective
     from jgraph.errors import TrainingDiverged, UserError
-    from jgraph.train.run import run
 
-    prog = os.path.basename(sys.argv[0]) if sys.argv else "jgraph train"
-    try:
+    prog = sys.argv[0] if sys.argv and not sys.argv[0].endswith(".py") else "python -m jgraph.train"
+    try:  # before JAX is imported: a typo or an impossible value fails in a moment
+        if not any(a.startswith("-") for a in sys.argv[1:]):  # no Hydra flags (-m, --cfg, -cn ...)
+            compose_config([a for a in sys.argv[1:] if not a.lstrip("+~").startswith("hydra")])
         sys.argv[1:] = prepare_overrides(sys.argv[1:])
     except UserError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    from jgraph.core.metrics import objective
+    from jgraph.train.run import run
 
     @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base=None)
     def main(cfg) -> float:

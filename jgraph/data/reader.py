@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from jgraph.data.dictionary import string_buffers
 from jgraph.data.pipeline import ordered_map, readahead
-from jgraph.data.tsv import DEFAULT_COLUMNS, ROLES, _sniff_columns
+from jgraph.data.tsv import CORRUPT, DEFAULT_COLUMNS, ROLES, _sniff_columns, unreadable
 from jgraph.errors import DataError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -146,7 +146,10 @@ class EdgeReader:
             while True:
                 buf = np.empty(len(carry) + self.block_bytes, np.uint8)
                 buf[: len(carry)] = carry
-                got = stream.readinto(buf[len(carry) :])
+                try:
+                    got = stream.readinto(buf[len(carry) :])
+                except CORRUPT as e:
+                    raise unreadable(self.path, e) from None
                 data = buf[: len(carry) + got]
                 if not len(data):
                     return

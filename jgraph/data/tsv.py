@@ -6,6 +6,7 @@ Every malformed input stops the read with a `DataError` naming the file, the lin
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +41,26 @@ def _open_lines(path: Path):
     return open(path, "rb")
 
 
+def unreadable(path: str | Path, e: BaseException) -> BaseException:
+    """The error to raise for a read that failed: a corrupt or truncated compressed file (whose
+    error names no file) as a DataError naming the file; an error naming its file as it is."""
+    if isinstance(e, OSError) and e.filename is not None:
+        return e
+    return DataError(f"{path}: cannot be read ({' '.join(str(e).split()) or type(e).__name__}): "
+                     "a truncated or corrupt compressed file?")
+
+
+CORRUPT = (OSError, EOFError, zlib.error)  # what reading a damaged .gz raises (no file named)
+
+
 def _sniff_columns(path: Path, delimiter: str, skip_rows: int) -> int:
-    with _open_lines(path) as f:
-        for _ in range(skip_rows):
-            f.readline()
-        first = f.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+    try:
+        with _open_lines(path) as f:
+            for _ in range(skip_rows):
+                f.readline()
+            first = f.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+    except CORRUPT as e:
+        raise unreadable(path, e) from None
     return len(first.split(delimiter)) if first else 0
 
 
@@ -108,6 +124,8 @@ def read_edges(path: str | Path, delimiter: str = "\t", columns: list[str] | Non
             line, text = _find_bad_utf8(path)
             raise DataError(f"{path}:{line}: not valid UTF-8: {text!r}") from None
         raise DataError(f"{path}: {e}") from None
+    except CORRUPT as e:
+        raise unreadable(path, e) from None
 
     def col(role: str) -> pa.Array:
         arr = table.column(role).combine_chunks()
