@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgraph.storage.checkpoint import CheckpointError, CheckpointStore, column_sum
+from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
+from jgraph.storage.shards import column_sum
 
 
 def rows(seed: int, m: int = 5, d: int = 3):

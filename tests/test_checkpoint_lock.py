@@ -227,3 +227,26 @@ def test_a_read_only_directory_is_reported_when_the_writer_opens(tmp_path):
     os.chmod(tmp_path / "ro", 0o555)
     with pytest.raises(CheckpointError, match="not writable|cannot write"):
         CheckpointStore(str(tmp_path / "ro"), writer=True)
+
+
+def test_partitions_written_before_verification_still_read(tmp_path):
+    """A checkpoint from before (no checksums, chunks equal to zero not stored) reads as it did;
+    versions a newer writer commits on top of it are verified."""
+    loc = str(tmp_path / "c")
+    committed(loc, 1)
+    path = tmp_path / "c" / "checkpoint.json"
+    m = json.loads(path.read_text())
+    del m["checksums"], m["verified_since"]
+    path.write_text(json.dumps(m))
+    shard = next(p for p in (tmp_path / "c" / "tables" / "e" / "0" / "v1" / "acc").rglob("*")
+                 if p.is_file() and p.name != "zarr.json")
+    shard.unlink()  # as an all-zero accumulator was left unwritten
+    store = CheckpointStore(loc, writer=True)
+    emb, acc = store.read_partition("e", 0).result()
+    np.testing.assert_array_equal(emb, rows(1)[0])
+    assert not acc.any()
+    store.write_partition("e", 1, *rows(2))
+    store.commit({"epoch": 2})
+    assert store.manifest["verified_since"] == 2
+    np.testing.assert_array_equal(store.read_partition("e", 0).result()[0], rows(1)[0])
+    store.close()

@@ -31,6 +31,11 @@ def referenced(store: ts.KvStore, manifest: dict[str, Any] | None) -> set[str]:
     return keys
 
 
+def key_version(key: str) -> int:
+    """N of a table key tables/{type}/{part}/v{N} or a parameter key params/v{N}.npz."""
+    return int(re.search(r"/v(\d+)", key).group(1))
+
+
 def unreferenced(store: ts.KvStore, keep: set[str], version: int) -> tuple[set[str], set[str]]:
     """(table prefixes, parameter keys) of versions <= `version` not in `keep`."""
     prefixes: set[str] = set()

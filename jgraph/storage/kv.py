@@ -36,6 +36,23 @@ def local_path(url: str) -> str:
     return url[len("file://"):]
 
 
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
+    """Replace a local file by `data` all at once: written to a temporary file beside it, fsynced,
+    renamed over it (a full disk or a kill leaves the old file, never a partial one)."""
+    tmp = f"{os.fspath(path)}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    fsync_path(os.path.dirname(os.path.abspath(path)))
+
+
 def fsync_path(path: str | os.PathLike) -> None:
     """fsync a local file or directory (a directory: so the entries it names survive a crash)."""
     fd = os.open(path, os.O_RDONLY)
@@ -43,3 +60,23 @@ def fsync_path(path: str | os.PathLike) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_tree(root: str, keys: list[str]) -> None:
+    """fsync every file under root/key for each key, those directories, and the directories naming
+    them up to `root` (local disk only: object stores and memory:// are durable once a write
+    returns)."""
+    root = os.path.normpath(root)
+    dirs: set[str] = set()
+    for key in keys:
+        top = os.path.join(root, key)
+        for d, _, files in os.walk(top):
+            dirs.add(d)
+            for name in files:
+                fsync_path(os.path.join(d, name))
+        d = os.path.dirname(top)
+        while len(d) >= len(root):  # the new directories' entries, up to the root
+            dirs.add(d)
+            d = os.path.dirname(d)
+    for d in sorted(dirs, key=len, reverse=True):
+        fsync_path(d)
