@@ -165,6 +165,8 @@ class TrainingConfig:
     rng_impl: str = "threefry"  # the run's jax PRNG key: threefry | rbg | unsafe_rbg; its bits seed each
     #                            batch's hashed draws (negatives, rounding: jgraph.core.hashrng)
     log_every_dispatches: int = 20  # pull metrics to the host (and check for NaN) this often
+    early_stopping_patience: int = 0  # stop after this many periodic evaluations (eval.every_epochs)
+    #   without a better validation MRR; the best epoch is kept (snapshots/best) and evaluated. 0 = off
     progress: bool = True  # tqdm progress bar
     tensorboard: bool = False  # also TensorBoard event files in <run dir>/tensorboard (tensorboardX)
 
@@ -344,6 +346,14 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("training.batches_per_dispatch must be > 0")
     if t.row_update not in ("auto", "sparse", "dense"):
         raise ConfigError(f"training.row_update must be auto, sparse or dense, got {t.row_update!r}")
+    if t.early_stopping_patience < 0:
+        raise ConfigError(f"training.early_stopping_patience must be >= 0, got {t.early_stopping_patience}")
+    if t.early_stopping_patience and not cfg.eval.every_epochs:
+        raise ConfigError("training.early_stopping_patience needs eval.every_epochs > 0 (it watches the "
+                          "periodic validation MRR)")
+    if t.early_stopping_patience and cfg.distributed.num_processes > 1:
+        raise ConfigError("training.early_stopping_patience: not with distributed training (process 0 "
+                          "alone evaluates)")
     if cfg.eval.ties not in ("realistic", "pessimistic", "optimistic"):
         raise ConfigError(f"eval.ties must be realistic, pessimistic or optimistic, got {cfg.eval.ties!r}")
     for p in cfg.eval.protocols:

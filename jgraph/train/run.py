@@ -28,8 +28,9 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
 
     from jgraph.core.metrics import chance_mrr
     from jgraph.data.dataset import load_dataset
-    from jgraph.ranking import full_ranking, sampled_ranking
     from jgraph.storage.checkpoint import CheckpointStore
+    from jgraph.train import evaluation as ev
+    from jgraph.train.early_stop import EarlyStopping
     from jgraph.train.events import EventLog
     from jgraph.train.trainer import Trainer
 
@@ -64,16 +65,17 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     jsonl = open(out / "metrics.jsonl", "a")
     events = EventLog(out / "tensorboard" if cfg.training.tensorboard and cluster.primary else None)
     trainer: Trainer | None = None
+    patience = cfg.training.early_stopping_patience
+    stopper = EarlyStopping(patience, cfg.training.num_epochs) if patience else None
 
     def on_epoch(epoch: int, stats: dict) -> None:
         e = cfg.eval
         if e.every_epochs and (epoch + 1) % e.every_epochs == 0 and e.every_split in ds.splits \
                 and cluster.primary:
             emb, offsets = trainer.full_tables()
-            res = full_ranking(trainer.model, trainer.state.params, emb, offsets, ds, e.every_split,
-                               e, ["filtered"], e.every_max_edges)
-            stats[f"{e.every_split}_mrr"] = res["filtered"]["avg"]["mrr"]
-            stats[f"{e.every_split}_hits@10"] = res["filtered"]["avg"].get("hits@10")
+            stats.update(ev.periodic(trainer.model, trainer.state.params, emb, offsets, ds, e))
+            if stopper is not None:
+                stopper.update(epoch, stats[f"{e.every_split}_mrr"], emb, offsets, trainer.state.params)
         extra = "".join(f", {k} {v:.4f}" for k, v in stats.items() if k.endswith(("_mrr", "@10")) and v)
         log.info("epoch %d/%d: loss %.4f, reg %.4f, %.0f edges/s (%.1fs)%s", stats["epoch"],
                  cfg.training.num_epochs, stats["loss"], stats["reg"], stats["edges_per_second"],
@@ -81,6 +83,11 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         jsonl.write(json.dumps(stats) + "\n")
         jsonl.flush()
         events.epoch(stats)
+
+    def after_epoch(epoch: int) -> bool:  # the epoch is committed: keep the best, maybe stop
+        if stopper.best_epoch == epoch and cfg.storage.save:
+            store.snapshot("best")
+        return stopper.epoch_done(epoch)
 
     buckets_log = open(out / "buckets.jsonl", "a")
 
@@ -94,7 +101,8 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
                      stats["io_bytes"] / 1e6)
 
     try:
-        trainer = Trainer(cfg, ds, store, on_epoch=on_epoch, on_bucket=on_bucket, cluster=cluster)
+        trainer = Trainer(cfg, ds, store, on_epoch=on_epoch, on_bucket=on_bucket, cluster=cluster,
+                          after_epoch=after_epoch if stopper is not None else None)
         log.info("model: %s %s d=%d%s, loss %s, %d+%d negatives, %s; backend %s",
                  cfg.model.operator, cfg.model.comparator, cfg.model.dimension,
                  " reciprocal" if cfg.model.reciprocal else "", cfg.loss.name,
@@ -112,29 +120,27 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         if not cluster.primary:  # process 0 evaluates and writes the metrics
             log.info("process %d done: %d epochs in %.1fs", cluster.rank, len(history), train_seconds)
             return {"history": history, "train_seconds": train_seconds, "process": cluster.rank}
-        calibration = trainer.calibrate()
+        restore = stopper is not None and stopper.restores()
+        if restore:  # the final evaluation ranks with the best epoch's tables (the calibration
+            #         would fit the last epoch's)
+            log.info("early stopping: evaluating epoch %d (valid MRR %.4f), the best of %d",
+                     stopper.best_epoch + 1, stopper.best_mrr, stopper.last_epoch + 1)
+        calibration = None if restore else trainer.calibrate()
         if calibration is not None:
             log.info("partition calibration: loss %.4f -> %.4f over %d steps (%.1fs)",
                      calibration["loss_before"], calibration["loss_after"],
                      cfg.training.calibration_steps, calibration["seconds"])
             if cfg.storage.save:
                 trainer.commit()
-        evaluation: dict[str, Any] = {}
         t0 = time.perf_counter()
         # evaluation ranks against whole entity types: it gathers every partition into memory
-        emb, offsets = trainer.full_tables() if cfg.eval.splits else (None, None)
-        for split in cfg.eval.splits:
-            if split not in ds.splits:
-                log.warning("eval: no %s split, skipped", split)
-                continue
-            full = [p for p in cfg.eval.protocols if p in ("raw", "filtered")]
-            res = full_ranking(trainer.model, trainer.state.params, emb, offsets, ds, split,
-                               cfg.eval, full, cfg.eval.max_edges) if full else {}
-            if "sampled" in cfg.eval.protocols:
-                res["sampled"] = sampled_ranking(trainer.model, trainer.state.params, emb, offsets,
-                                                 ds, split, cfg.eval, trainer.group_of_rel,
-                                                 cfg.eval.max_edges)
-            evaluation[split] = res
+        if restore:
+            emb, offsets, params = stopper.best
+        else:
+            emb, offsets = trainer.full_tables() if cfg.eval.splits else (None, None)
+            params = trainer.state.params
+        evaluation = ev.evaluate_splits(trainer.model, params, emb, offsets, ds, cfg.eval,
+                                        trainer.group_of_rel, log)
         eval_seconds = time.perf_counter() - t0
         events.evaluation(evaluation, len(history))
     finally:
@@ -152,6 +158,8 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         "data": {"name": ds.name, "entities": {t: ds.num_entities(t) for t in ds.entity_types},
                  "relations": ds.num_relations, "edges": {s: len(e) for s, e in ds.splits.items()}},
         "chance_mrr": chance_mrr(n_cands),
+        "degree_baseline_mrr": ev.degree_baselines(evaluation),
+        "early_stopping": stopper.summary() if stopper is not None else None,
         "history": history,
         "eval": evaluation,
         "calibration": calibration,
@@ -165,18 +173,9 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     }
     with open(out / "metrics.json", "w") as f:
         json.dump(metrics, f, indent=1)
-    _print_summary(metrics)
+    log.info("trained %d epochs in %.1fs; chance-level MRR %.4f", len(history), train_seconds,
+             metrics["chance_mrr"])
+    for line in ev.summary_lines(evaluation, metrics["chance_mrr"]):
+        log.info("%s", line)
     log.info("run directory: %s", out)
     return metrics
-
-
-def _print_summary(m: dict[str, Any]) -> None:
-    log.info("trained %d epochs in %.1fs; chance-level MRR %.4f", len(m["history"]),
-             m["train_seconds"], m["chance_mrr"])
-    for split, res in m["eval"].items():
-        for proto, r in res.items():
-            a = r.get("avg", {})
-            if a:
-                log.info("%s %s: MRR %.4f  MR %.1f  Hits@1 %.4f  Hits@10 %.4f  AUC %.4f  (%d queries)",
-                         split, proto, a["mrr"], a["mr"], a.get("hits@1", 0.0), a.get("hits@10", 0.0),
-                         a["auc"], a["count"])

@@ -74,8 +74,10 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, ds: Dataset, store: CheckpointStore,
                  on_epoch: Callable[[int, dict], None] | None = None,
                  on_bucket: Callable[[dict], None] | None = None,
-                 cluster: Cluster | None = None) -> None:
+                 cluster: Cluster | None = None,
+                 after_epoch: Callable[[int], bool] | None = None) -> None:
         self.cfg, self.ds, self.store = cfg, ds, store
+        self.after_epoch = after_epoch  # called once an epoch is committed; True: stop training
         # calibrate() keeps the table it assembled (rows [N, D] in id order, offsets [T], each
         # row's shift index [N], the fitted shifts [G, D]) for the read-out that follows, so a
         # partitioned run reads its partitions once at the end; dropped once used or on training
@@ -346,6 +348,8 @@ class Trainer:
             if (cfg.storage.save or self.cluster.distributed) and every and (epoch + 1) % every == 0 \
                     and self.cluster.primary:
                 self.store.snapshot(f"epoch_{epoch + 1}")
+            if self.after_epoch is not None and self.after_epoch(epoch):  # early stopping
+                break
         self.buffers.clear()  # evaluation and export need no swap buffers
         return self.history
 
