@@ -7,6 +7,7 @@ Names are kept for export and prediction.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from jgraph.data.tsv import EdgeColumns, read_edges
 from jgraph.errors import DataError
 
 SPLITS = ("train", "valid", "test")
+log = logging.getLogger("jgraph")
 __all__ = ["SPLITS", "Dataset", "Edges", "load_dataset"]  # the types live in graph.py
 
 
@@ -41,10 +43,51 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
     else:
         raise ValueError(f"data.format must be toy, tsv or prepared, got {cfg.data.format!r}")
     _split_if_asked(cfg, ds)
+    warn_unseen(ds)
     if cfg.data.symmetric:
         _add_reverse(ds)
         ds.symmetric = True
     return ds
+
+
+def unseen(ds: Dataset) -> dict[str, tuple[int, int, int]]:
+    """Per evaluation split: (edges with an entity or relation not in train, such entities, such
+    relations)."""
+    train = ds.splits.get("train")
+    if train is None:
+        return {}
+    seen_rel = np.zeros(ds.num_relations, bool)
+    seen_rel[train.rel] = True
+    seen = [np.zeros(ds.num_entities(t), bool) for t in ds.entity_types]
+    for side, ids in ((0, train.lhs), (1, train.rhs)):
+        types = ds.relation_types[train.rel, side]
+        for t in range(len(seen)):
+            seen[t][ids[types == t]] = True
+    out = {}
+    for split, e in ds.splits.items():
+        if split == "train" or not len(e):
+            continue
+        bad = ~seen_rel[e.rel]
+        new: set[tuple[int, int]] = set()
+        for side, ids in ((0, e.lhs), (1, e.rhs)):
+            types = ds.relation_types[e.rel, side]
+            for t in range(len(seen)):
+                m = (types == t) & ~seen[t][np.clip(ids, 0, len(seen[t]) - 1)]
+                bad |= m
+                new.update((t, int(i)) for i in np.unique(ids[m]))
+        if bad.any():
+            out[split] = (int(bad.sum()), len(new), int(np.unique(e.rel[~seen_rel[e.rel]]).size))
+    return out
+
+
+def warn_unseen(ds: Dataset) -> None:
+    """Warn about evaluation edges whose entity or relation never occurs in train. They are kept
+    and scored like every other edge (their rows are trained by nothing, only initialized), so
+    the figures stay comparable with published ones that include them (FB15k-237's test set)."""
+    for split, (edges, ents, rels) in unseen(ds).items():
+        log.warning("%s: %d of %d %s edges have an entity or relation never seen in train (%d "
+                    "entities, %d relations); they are scored with untrained rows", ds.name, edges,
+                    len(ds.splits[split]), split, ents, rels)
 
 
 def _relation_types(cfg: TrainConfig, names: list[str], types: list[str]) -> np.ndarray:
@@ -105,6 +148,11 @@ def _tsv_dataset(cfg: TrainConfig) -> Dataset:
     if "train" not in cols:
         raise DataError("data.train must name a file")
     has_rel = cols["train"].rel is not None
+    for c in cols.values():
+        if (c.rel is not None) != has_rel:
+            with_rel, without = (cols["train"], c) if has_rel else (c, cols["train"])
+            raise DataError(f"{with_rel.path} has a relation column but {without.path} has none: "
+                            "every file of a dataset needs the same columns (set data.columns)")
     if has_rel:
         all_rel = pa.chunked_array([c.rel for c in cols.values()]).combine_chunks()
         rel_names = pc.unique(all_rel).to_pylist()

@@ -28,7 +28,15 @@ import pyarrow.parquet as pq
 
 from jgraph.data.dictionary import string_buffers
 from jgraph.data.pipeline import ordered_map, readahead
-from jgraph.data.tsv import CORRUPT, DEFAULT_COLUMNS, ROLES, _sniff_columns, unreadable
+from jgraph.data.tsv import (
+    CORRUPT,
+    DEFAULT_COLUMNS,
+    FLOAT32_MAX,
+    ROLES,
+    _sniff_columns,
+    quoted,
+    unreadable,
+)
 from jgraph.errors import DataError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -59,7 +67,7 @@ class BadRows:
         with self._lock:
             self.count += 1
             order = self._files.setdefault(path, len(self._files))
-            self._first.append((order, line, f"{path}:{line}: {why}: {text!r}"))
+            self._first.append((order, line, f"{path}:{line}: {why}: {quoted(text)}"))
             self._first.sort()
             del self._first[self.keep :]
             self.examples = [e for _, _, e in self._first]
@@ -195,7 +203,7 @@ class EdgeReader:
             if invalid and self.bad is None:
                 line, text, want, got = invalid[-1]
                 raise DataError(f"{self.path}:{line}: expected {want} columns separated by "
-                                f"{self.delimiter!r}, got {got}: {text!r}") from None
+                                f"{self.delimiter!r}, got {got}: {quoted(text)}") from None
             if "Empty CSV file" in str(e):
                 return None, before + skip, [], len(invalid)
             raise DataError(f"{self.path}: {e}") from None
@@ -294,7 +302,7 @@ class EdgeReader:
             first_bad = int(np.flatnonzero(bad)[0])
             if self.bad is None:
                 raise DataError(f"{self._where(where(first_bad))}: {why[first_bad]}: "
-                                f"{self._text_of(table, first_bad)!r}")
+                                f"{quoted(self._text_of(table, first_bad))}")
             for i in np.flatnonzero(bad):
                 self.bad.add(self.path, where(int(i)), why.get(int(i), "bad row"),
                              self._text_of(table, int(i)))
@@ -395,7 +403,7 @@ def _as_utf8(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def _weights(arr: pa.Array) -> tuple[np.ndarray, list[int], list[str]]:
-    """(float32 weights, bad rows, reasons): not a number, not finite, or negative."""
+    """(float32 weights, bad rows, reasons): not a number, not finite (in float32), or negative."""
     if pa.types.is_binary(arr.type):
         arr, _ = _as_utf8(arr)
     nulls = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
@@ -412,8 +420,9 @@ def _weights(arr: pa.Array) -> tuple[np.ndarray, list[int], list[str]]:
             except (TypeError, ValueError):
                 w[i], bad_parse[i] = np.nan, True
     rows, reasons = [], []
+    w = np.where(np.abs(w) > FLOAT32_MAX, np.inf, w)  # 1e300 is finite only in float64
     for i in np.flatnonzero(bad_parse | ~np.isfinite(w) | (w < 0)):
         rows.append(int(i))
         reasons.append("weight is not a number" if bad_parse[i] else
-                       "weight is not finite" if not np.isfinite(w[i]) else "negative weight")
+                       "weight is not finite in float32" if not np.isfinite(w[i]) else "negative weight")
     return np.where(np.isfinite(w), w, 0.0).astype(np.float32), rows, reasons

@@ -6,6 +6,7 @@ Every malformed input stops the read with a `DataError` naming the file, the lin
 from __future__ import annotations
 
 import gzip
+import logging
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,41 @@ import pyarrow.csv as pacsv
 from jgraph.errors import DataError
 
 ROLES = ("lhs", "rel", "rhs", "weight", "ignore")
+QUOTE_CHARS = 200  # most characters of a bad line quoted in an error
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# a first line made only of these words (any case) is a header, e.g. "head relation tail"
+HEADER_WORDS = {"head", "relation", "tail", "h", "r", "t", "src", "dst", "source", "target", "lhs",
+                "rel", "rhs", "subject", "predicate", "object", "from", "to", "node", "node1",
+                "node2", "weight", "w", "label", "edge", "type", "id", "id1", "id2", "entity"}
+log = logging.getLogger("jgraph")
+
+
+def quoted(text: str) -> str:
+    """`text` for an error message: repr'd, at most QUOTE_CHARS characters and "…" (a 10 MB bad line
+    must not become 10 MB of stderr)."""
+    if len(text) <= QUOTE_CHARS:
+        return repr(text)
+    return f"{text[:QUOTE_CHARS]!r}… ({len(text):,} characters)"
+
+
+def header_line(fields: list[str], roles: list[str], next_fields: list[str] | None) -> bool:
+    """Whether a file's first line (split into `fields`) is a header: every name column a header
+    word, or a weight that does not parse as a number where the next line's does."""
+    named = [f.strip().lower() for f, r in zip(fields, roles, strict=False) if r in ("lhs", "rel", "rhs")]
+    if named and all(f in HEADER_WORDS for f in named):
+        return True
+    if "weight" in roles and len(fields) == len(roles) and next_fields and len(next_fields) == len(roles):
+        i = roles.index("weight")
+        return not _is_number(fields[i]) and _is_number(next_fields[i])
+    return False
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 DEFAULT_COLUMNS = {2: ["lhs", "rhs"], 3: ["lhs", "rel", "rhs"], 4: ["lhs", "rel", "rhs", "weight"]}
 
 
@@ -53,15 +89,21 @@ def unreadable(path: str | Path, e: BaseException) -> BaseException:
 CORRUPT = (OSError, EOFError, zlib.error)  # what reading a damaged .gz raises (no file named)
 
 
-def _sniff_columns(path: Path, delimiter: str, skip_rows: int) -> int:
+def _first_lines(path: Path, skip_rows: int, n: int = 2) -> list[str]:
+    """The first `n` lines after `skip_rows` (fewer if the file is shorter), decoded leniently."""
     try:
         with _open_lines(path) as f:
             for _ in range(skip_rows):
                 f.readline()
-            first = f.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+            lines = [f.readline() for _ in range(n)]
     except CORRUPT as e:
         raise unreadable(path, e) from None
-    return len(first.split(delimiter)) if first else 0
+    return [raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in lines if raw]
+
+
+def _sniff_columns(path: Path, delimiter: str, skip_rows: int) -> int:
+    first = _first_lines(path, skip_rows, 1)
+    return len(first[0].split(delimiter)) if first and first[0] else 0
 
 
 def _find_bad_utf8(path: Path) -> tuple[int, str]:
@@ -95,6 +137,11 @@ def read_edges(path: str | Path, delimiter: str = "\t", columns: list[str] | Non
         if columns.count(role) != 1:
             raise DataError(f"data.columns must name {role!r} exactly once, got {columns}")
     names = [f"{role}_{i}" if role == "ignore" else role for i, role in enumerate(columns)]
+    lines = _first_lines(path, skip_rows)
+    if lines and header_line(lines[0].split(delimiter), columns,
+                             lines[1].split(delimiter) if len(lines) > 1 else None):
+        log.warning("%s:%d: skipped a header line: %s", path, skip_rows + 1, quoted(lines[0]))
+        skip_rows += 1
     bad: list[tuple[int | None, str, int, int]] = []
 
     def on_invalid(row) -> str:
@@ -118,11 +165,12 @@ def read_edges(path: str | Path, delimiter: str = "\t", columns: list[str] | Non
         if bad:
             line, text, want, got = bad[0]
             raise DataError(
-                f"{path}:{line}: expected {want} columns separated by {delimiter!r}, got {got}: {text!r}"
+                f"{path}:{line}: expected {want} columns separated by {delimiter!r}, got {got}: "
+                f"{quoted(text)}"
             ) from None
         if "UTF8" in str(e) or "utf8" in str(e).lower():
             line, text = _find_bad_utf8(path)
-            raise DataError(f"{path}:{line}: not valid UTF-8: {text!r}") from None
+            raise DataError(f"{path}:{line}: not valid UTF-8: {quoted(text)}") from None
         raise DataError(f"{path}: {e}") from None
     except CORRUPT as e:
         raise unreadable(path, e) from None
@@ -135,7 +183,7 @@ def read_edges(path: str | Path, delimiter: str = "\t", columns: list[str] | Non
             if not _row_text(table, i, "").strip():
                 raise DataError(f"{path}:{i + 1 + skip_rows}: blank line (expected {len(names)} columns)")
             raise DataError(
-                f"{path}:{i + 1 + skip_rows}: empty {role} name in {_row_text(table, i, delimiter)!r}"
+                f"{path}:{i + 1 + skip_rows}: empty {role} name in {quoted(_row_text(table, i, delimiter))}"
             )
         return arr
 
@@ -171,12 +219,16 @@ def _parse_weights(path: Path, arr: pa.Array, table: pa.Table, delimiter: str, s
                 ok = False
             if not ok:
                 raise DataError(
-                    f"{path}:{i + 1 + skip_rows}: weight {v!r} is not a finite number in "
-                    f"{_row_text(table, i, delimiter)!r}"
+                    f"{path}:{i + 1 + skip_rows}: weight {quoted(str(v))} is not a finite number in "
+                    f"{quoted(_row_text(table, i, delimiter))}"
                 ) from None
     if np.any(w < 0):
         i = int(np.flatnonzero(w < 0)[0])
         raise DataError(
-            f"{path}:{i + 1 + skip_rows}: negative weight {w[i]} in {_row_text(table, i, delimiter)!r}"
+            f"{path}:{i + 1 + skip_rows}: negative weight {w[i]} in {quoted(_row_text(table, i, delimiter))}"
         )
+    if np.any(w > FLOAT32_MAX):
+        i = int(np.flatnonzero(w > FLOAT32_MAX)[0])
+        raise DataError(f"{path}:{i + 1 + skip_rows}: weight {arr[i].as_py()} overflows float32 "
+                        f"(largest {FLOAT32_MAX:.4g}) in {quoted(_row_text(table, i, delimiter))}")
     return w.astype(np.float32)
