@@ -14,6 +14,7 @@ import numpy as np
 
 from jgraph.config import TrainConfig
 from jgraph.core.model import Model
+from jgraph.core.optim import Schedule
 from jgraph.core.step import NegativeSpec, TrainState
 from jgraph.data.dataset import Dataset
 from jgraph.plan.partition import PartitionLayout
@@ -78,6 +79,15 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> Model:
         init_scale=m.init_scale, compute_dtype=m.compute_dtype,
         adversarial_temperature=cfg.loss.adversarial_temperature,
     )
+
+
+def lr_schedule(cfg: TrainConfig, num_train_edges: int) -> Schedule:
+    """optimizer.schedule over the run's batches: decay_steps, when not given, is the whole run
+    (training.num_epochs x the batches of an epoch of `num_train_edges`)."""
+    o, t = cfg.optimizer, cfg.training
+    total = t.num_epochs * -(-num_train_edges // t.batch_size)
+    return Schedule(o.schedule, o.warmup_steps, total if o.decay_steps is None else o.decay_steps,
+                    o.final_lr_ratio)
 
 
 def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: int | None = None

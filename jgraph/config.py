@@ -144,6 +144,12 @@ class OptimizerConfig:
     lr: float = 0.01  # row-wise Adagrad on entity rows
     relation_lr: float | None = None  # Adagrad on relation parameters; None = lr
     eps: float = 1e-10
+    schedule: str = "constant"  # constant | linear | cosine: both rates (lr, relation_lr) times a
+    #   factor of the step (jgraph/core/optim.py lr_factor), decaying to final_lr_ratio at decay_steps
+    warmup_steps: int = 0  # linear warm-up over the first batches (any schedule); 0 = none
+    decay_steps: int | None = None  # batches until the decay ends; None = the whole run (epochs x
+    #   the batches of an epoch)
+    final_lr_ratio: float = 0.0  # the factor at the end of the decay
 
 
 @dataclass
@@ -320,6 +326,11 @@ def _unknown_keys(given: Any, known: Any, path: str) -> list[str]:
 def validate(cfg: TrainConfig) -> None:
     """Checks across fields that a schema cannot express; raises ValueError naming the key."""
     m, n, t = cfg.model, cfg.negatives, cfg.training
+    o = cfg.optimizer
+    if o.schedule not in ("constant", "linear", "cosine"):
+        raise ConfigError(f"optimizer.schedule must be constant, linear or cosine, got {o.schedule!r}")
+    if o.warmup_steps < 0 or (o.decay_steps is not None and o.decay_steps < 0):
+        raise ConfigError("optimizer.warmup_steps and decay_steps must be >= 0")
     if m.dimension <= 0:
         raise ConfigError(f"model.dimension must be > 0, got {m.dimension}")
     if m.bias and m.dimension < 2:

@@ -7,7 +7,7 @@ Row-wise Adagrad keeps one accumulator per entity row. For a row's combined grad
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -105,6 +105,40 @@ def sparse_row_adagrad(
     table = table.at[uniq].set(new_rows, mode="promise_in_bounds")
     acc = acc.at[uniq].set(new_acc, mode="promise_in_bounds")
     return table, acc
+
+
+class Schedule(NamedTuple):
+    """A learning-rate schedule over a run's batches (optimizer.schedule): the factor the base
+    rates (entity rows' and relations') are multiplied by at each step; see `lr_factor`."""
+
+    kind: str = "constant"  # constant | linear | cosine (decay after the warm-up)
+    warmup_steps: int = 0  # linear warm-up from 1/warmup_steps to 1 over the first steps
+    decay_steps: int = 0  # the step at which the decay ends (the run's batches); linear/cosine
+    final_ratio: float = 0.0  # the factor at the end of the decay (and after it)
+
+    @property
+    def constant(self) -> bool:
+        return self.kind == "constant" and self.warmup_steps <= 0
+
+
+def lr_factor(schedule: Schedule, step: Array) -> Array:
+    """float32 [] factor at `step` (int [], 0-based: the batches trained before this one).
+
+    warm-up w: min(1, (step + 1) / w); then over [w, decay_steps), with p = (step - w) /
+    (decay_steps - w) clipped to [0, 1] and f = final_ratio:
+    linear 1 - (1 - f) p; cosine f + (1 - f) (1 + cos(pi p)) / 2; constant 1."""
+    s = jnp.asarray(step).astype(jnp.float32)
+    w = schedule.warmup_steps
+    warm = jnp.minimum(1.0, (s + 1.0) / w) if w > 0 else jnp.float32(1.0)
+    if schedule.kind == "constant":
+        return warm
+    p = jnp.clip((s - w) / max(schedule.decay_steps - w, 1), 0.0, 1.0)
+    f = schedule.final_ratio
+    if schedule.kind == "linear":
+        return warm * (1.0 - (1.0 - f) * p)
+    if schedule.kind == "cosine":
+        return warm * (f + (1.0 - f) * 0.5 * (1.0 + jnp.cos(jnp.pi * p)))
+    raise ValueError(f"optimizer.schedule must be constant, linear or cosine, got {schedule.kind!r}")
 
 
 def relation_optimizer(lr: float, eps: float) -> optax.GradientTransformation:

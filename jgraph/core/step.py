@@ -27,9 +27,11 @@ from jgraph.core.hashrng import batch_seed, derive
 from jgraph.core.model import Batch, Layout, Model
 from jgraph.core.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
 from jgraph.core.optim import (
+    Schedule,
     claim_rows,
     decode_rows,
     encode_rows,
+    lr_factor,
     relation_optimizer,
     row_adagrad,
     sparse_row_adagrad,
@@ -206,16 +208,19 @@ def use_dense_update(row_update: str, gathered: int, num_rows: int) -> bool:
 
 
 def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: float, eps: float,
-                     num_rows: int, groups: int = 1, row_update: str = "auto"):
+                     num_rows: int, groups: int = 1, row_update: str = "auto",
+                     schedule: Schedule | None = None):
     """fn(state, tables, block: Batch [S, C, P], num_batches, layout) -> (state, tables, stats).
 
     Runs `num_batches` (<= S) batches of the block; state and tables (K = num_rows real rows plus
     the scratch row) are donated. row_update: see `use_dense_update` (all_negs: always dense).
+    schedule: both rates multiplied by `optim.lr_factor(schedule, state.step)` (None: constant).
     stats: {"loss", "reg", "count", "nonfinite"} float32 sums over the block.
     """
     opt = relation_optimizer(relation_lr, eps)
+    scheduled = schedule is not None and not schedule.constant
 
-    def table_adagrad(tables: Tables, rows: Array, g_rows: Array, ok: Array, seed: Array,
+    def table_adagrad(tables: Tables, rows: Array, g_rows: Array, ok: Array, seed: Array, lr: Array,
                       touched: Array | None = None) -> Tables:
         """Row-wise Adagrad over the whole working table: rows [K, D] as the batch used them,
         g_rows [K, D] each row's summed gradient; only `touched` rows (bool [K]; None: all)
@@ -230,6 +235,8 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
 
     def one_batch(state: TrainState, tables: Tables, batch: Batch, layout: Layout):
         seed = batch_seed(state.key, state.step)
+        factor = lr_factor(schedule, state.step) if scheduled else None
+        lr_now = lr if factor is None else lr * factor
         if neg.all_negs:
             rows = model.renorm(decode_rows(tables.emb[:num_rows]))
 
@@ -240,7 +247,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                 rows, state.params
             )
             ok = jnp.isfinite(total)
-            tables = table_adagrad(tables, rows, g_rows, ok, seed)
+            tables = table_adagrad(tables, rows, g_rows, ok, seed, lr_now)
         else:
             # every (chunk group, side) block gathered and differentiated on its own: from one
             # [C, W, D] array XLA assembled the gradient in one slow loop over a select per
@@ -270,7 +277,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                     g_rows = g_rows.at[i.ravel()].add(g.reshape(-1, d), mode="promise_in_bounds")
                 touched = jnp.zeros((num_rows,), bool).at[flat].set(True, mode="promise_in_bounds")
                 rows = model.renorm(decode_rows(tables.emb[:num_rows]))
-                tables = table_adagrad(tables, rows, g_rows, ok, seed, touched)
+                tables = table_adagrad(tables, rows, g_rows, ok, seed, lr_now, touched)
             else:
                 owner, rep = claim_rows(tables.owner, flat)
                 rows = jnp.concatenate([b.reshape(-1, d) for b in jax.tree_util.tree_leaves(blocks)])
@@ -285,11 +292,13 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                 g_rows = jnp.where(ok, g_rows, 0.0)
                 first = rep == jnp.arange(flat.shape[0], dtype=jnp.int32)
                 target = jnp.where(first, flat, num_rows)  # other occurrences: the scratch row
-                emb, acc = sparse_row_adagrad(tables.emb, tables.acc, target, rows, g_rows, lr, eps,
-                                              derive(seed, 2))
+                emb, acc = sparse_row_adagrad(tables.emb, tables.acc, target, rows, g_rows, lr_now,
+                                              eps, derive(seed, 2))
                 tables = Tables(emb, acc, owner)
         g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
         updates, opt_state = opt.update(g_params, state.opt_state, state.params)
+        if factor is not None:  # Adagrad's update is linear in its rate
+            updates = jax.tree_util.tree_map(lambda u: u * factor, updates)
         params = optax.apply_updates(state.params, updates)
         stats = {
             "loss": jnp.where(ok, stats["loss"], 0.0),

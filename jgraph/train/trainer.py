@@ -25,6 +25,7 @@ from jgraph.assembly import (
     build_model,
     compute_groups,
     fingerprint,
+    lr_schedule,
     negative_spec,
     partition_layout,
     relation_groups,
@@ -112,7 +113,7 @@ class Trainer:
         k, d = self.layout.num_rows, cfg.model.dimension
         self.train_block = make_train_block(self.model, self.neg, cfg.optimizer.lr, relation_lr,
                                             cfg.optimizer.eps, k, compute_groups(cfg),
-                                            t.row_update)
+                                            t.row_update, lr_schedule(cfg, self.num_train_edges))
         self.put_slot, self.init_slot, self.get_slot = make_slot_ops(cfg.model.init_scale)
         if self.cluster.distributed:
             flat = [tp.name for tp in self.layout.types if tp.num_partitions == 1]
