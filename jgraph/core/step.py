@@ -75,8 +75,6 @@ class NegativeSpec(NamedTuple):
     #                                the side's partition)
     self_negative: bool = False  # negatives.self_negative: the query's own entity as one more
     #                              negative (Model.score_blocks; all_negs has it among its rows)
-    self_negative: bool = False  # negatives.self_negative: the query's own entity as one more
-    #                              negative (Model.score_blocks; all_negs has it among its rows)
 
 
 def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
