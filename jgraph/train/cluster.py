@@ -9,6 +9,7 @@ A single-process run gets the same interface with no-op methods.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import jax
@@ -17,6 +18,17 @@ import numpy as np
 from jgraph.config import DistributedConfig
 
 log = logging.getLogger("jgraph")
+
+
+def bind_address(coordinator: str) -> str:
+    """Where process 0's coordination service listens: $JAX_COORDINATOR_BIND_ADDRESS if set (an
+    explicit choice, e.g. "[::]:PORT"), else `coordinator` itself (host:port), so a
+    "localhost:PORT" coordinator (the launcher's) is reachable from this machine only. (JAX's own
+    default is "[::]:PORT": every interface.)"""
+    explicit = os.environ.get("JAX_COORDINATOR_BIND_ADDRESS")
+    if explicit:
+        return explicit
+    return coordinator
 
 
 class ClusterError(RuntimeError):
@@ -36,6 +48,7 @@ class Cluster:
             try:
                 jax.distributed.initialize(
                     cfg.coordinator, self.size, self.rank,
+                    coordinator_bind_address=bind_address(cfg.coordinator),
                     initialization_timeout=int(cfg.timeout_s),
                     heartbeat_timeout_seconds=int(cfg.heartbeat_s),
                     shutdown_timeout_seconds=int(min(cfg.timeout_s, 30)),
