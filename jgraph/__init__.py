@@ -27,6 +27,7 @@ _EXPORTS = {
     "TrainConfig": "jgraph.config",
     "UserError": "jgraph.errors", "DataError": "jgraph.errors", "ConfigError": "jgraph.errors",
     "OptionError": "jgraph.errors", "TrainingDiverged": "jgraph.errors",
+    "CheckpointError": "jgraph.storage.checkpoint",
 }
 __all__ = ["__version__", *_EXPORTS]
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from jgraph.api import FitResult, TrainedModel, compose, fit, load  # noqa: F401
     from jgraph.config import TrainConfig  # noqa: F401
     from jgraph.errors import ConfigError, DataError, OptionError, TrainingDiverged, UserError  # noqa: F401
+    from jgraph.storage.checkpoint import CheckpointError  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
