@@ -112,7 +112,15 @@ class OpenRun:
                 raise DataError(f"this needs the run's data files (the run keeps only its names): {e}"
                                 ) from None
             if self.kept is not None:
-                check_hash(self.kept, content_hash(self.cfg, ds), self.location)
+                try:
+                    check_hash(self.kept, content_hash(self.cfg, ds), self.location)
+                except CheckpointError as e:
+                    if required:
+                        raise
+                    import logging
+
+                    logging.getLogger("jgraph").warning("%s; its edges are not used", e)
+                    return None
             self._data = ds
         return self._data
 
