@@ -106,7 +106,7 @@ def score(work: Path, triples_file: Path, out: Path) -> None:
     model.eval()
     fwd, rev = [0.0] * len(triples), [0.0] * len(triples)
     buckets: dict = {}
-    for k, (h, r, t) in enumerate(triples):
+    for k, (h, _, t) in enumerate(triples):
         buckets.setdefault((where[h][0], where[t][0]), []).append(k)
     with torch.no_grad():
         for (lp, rp), idx in sorted(buckets.items()):
@@ -116,7 +116,7 @@ def score(work: Path, triples_file: Path, out: Path) -> None:
             rhs = torch.tensor([where[triples[k][2]][1] for k in idx], dtype=torch.long)
             rel = torch.tensor([rel_id[triples[k][1]] for k in idx], dtype=torch.long)
             scores = model(EdgeList(EntityList.from_tensor(lhs), EntityList.from_tensor(rhs), rel))
-            for k, a, b in zip(idx, scores[0].tolist(), scores[1].tolist()):
+            for k, a, b in zip(idx, scores[0].tolist(), scores[1].tolist(), strict=True):
                 fwd[k], rev[k] = a, b
     out.write_text(json.dumps({"lhs_pos_scores": fwd, "rhs_pos_scores": rev,
                                "version": ckpt.checkpoint_version}))

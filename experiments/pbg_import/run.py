@@ -102,8 +102,8 @@ def numpy_filtered(work: Path) -> dict:
             ranks.append(1 + (scores >= true[:, None]).sum(1))
         ranks = np.concatenate(ranks).astype(np.float64)
         out[("lhs", "rhs")[side]] = {"mrr": float((1 / ranks).mean()), "mr": float(ranks.mean()),
-                                     "hits@1": float((ranks <= 1).mean()), "hits@10": float((ranks <= 10).mean()),
-                                     "count": len(ranks)}
+                                     "hits@1": float((ranks <= 1).mean()),
+                                     "hits@10": float((ranks <= 10).mean()), "count": len(ranks)}
     out["avg"] = {k: (out["lhs"][k] + out["rhs"][k]) / 2 for k in ("mrr", "mr", "hits@1", "hits@10")}
     return out
 
@@ -149,16 +149,18 @@ def main() -> int:
     _, index, rels, _ = pbg_tables(work)
     rng = np.random.default_rng(0)
     ents, rnames = list(index), list(rels)
-    triples = [[ents[rng.integers(len(ents))], rnames[rng.integers(len(rnames))], ents[rng.integers(len(ents))]]
-               for _ in range(1000)]
+    pick = rng.integers(len(ents), size=(1000, 2)), rng.integers(len(rnames), size=1000)
+    triples = [[ents[a], rnames[r], ents[b]] for (a, b), r in zip(*pick, strict=True)]
     (work / "triples.json").write_text(json.dumps(triples))
-    sh([*side, "score", str(work), str(work / "triples.json"), str(work / "pbg_scores.json")], work / "score.log")
+    sh([*side, "score", str(work), str(work / "triples.json"), str(work / "pbg_scores.json")],
+       work / "score.log")
     theirs = json.loads((work / "pbg_scores.json").read_text())
     ours = jgraph_scores(run, triples)
     for k in ("lhs_pos_scores", "rhs_pos_scores"):
         want, got = np.asarray(theirs[k], np.float64), ours[k].astype(np.float64)
+        rel = np.abs(got - want) / np.maximum(np.abs(want), 1e-6)
         summary[f"scores_{k}"] = {"max_abs_diff": float(np.abs(got - want).max()),
-                                  "max_rel_diff": float((np.abs(got - want) / np.maximum(np.abs(want), 1e-6)).max()),
+                                  "max_rel_diff": float(rel.max()),
                                   "score_range": [float(want.min()), float(want.max())]}
 
     # 3. filtered MRR: jgraph evaluate on the import vs numpy on PBG's raw tables
@@ -173,8 +175,8 @@ def main() -> int:
     summary["numpy_seconds"] = time.perf_counter() - t0
     summary["jgraph_filtered"] = {s: {k: jg["filtered"][s][k] for k in ("mrr", "mr", "hits@1", "hits@10")}
                                   for s in ("lhs", "rhs", "avg")}
-    summary["jgraph_sampled"] = {s: {k: jg["sampled"][s][k] for k in ("mrr", "mr", "hits@1", "hits@10", "auc")}
-                                 for s in ("lhs", "rhs", "avg")}
+    keys = ("mrr", "mr", "hits@1", "hits@10", "auc")
+    summary["jgraph_sampled"] = {s: {k: jg["sampled"][s][k] for k in keys} for s in ("lhs", "rhs", "avg")}
 
     # 4. PBG's own sampled evaluation
     sh([*side, "eval", str(work), str(work / "pbg_eval.json")], work / "pbg_eval.log")
