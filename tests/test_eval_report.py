@@ -10,6 +10,8 @@ the degree baseline (degrees are small integers), so every tie rule is exercised
 
 from __future__ import annotations
 
+import json
+
 import jax.numpy as jnp
 import numpy as np
 import pyarrow as pa
@@ -191,3 +193,26 @@ def test_self_outranks_share_and_per_relation(exclude_self):
         np.testing.assert_allclose([pr["mrr"], pr["hits@1"], pr["hits@10"], pr["self_outranks_share"]],
                                    [np.mean(1 / rk), np.mean(rk <= 1), np.mean(rk <= 10),
                                     np.mean(want["own_above"][m])], rtol=1e-6)
+
+
+def test_training_and_evaluate_cli_report_the_degree_baseline(tmp_path, capsys):
+    """metrics.json's degree_baseline_mrr per split is the eval's degree_baseline average; the
+    `evaluate` command writes the same figure (it does not depend on the model) and prints the
+    model's MRR as a multiple of it; per-relation metrics cover every query."""
+    from helpers import cfg_of
+
+    from jgraph.cli.evaluate import main
+    from jgraph.train.run import run
+
+    m = run(cfg_of(["training.num_epochs=1", "eval.splits=[valid]", "eval.protocols=[filtered]"]),
+            str(tmp_path))
+    base = m["eval"]["valid"]["degree_baseline"]["avg"]["mrr"]
+    assert m["degree_baseline_mrr"] == {"valid": base} and 0 < base < 1
+    per_rel = m["eval"]["valid"]["filtered"]["per_relation"]
+    assert sum(r["count"] for r in per_rel.values()) == m["eval"]["valid"]["filtered"]["avg"]["count"]
+    assert main([str(tmp_path), "--split", "valid", "--protocol", "filtered"]) == 0
+    out = json.loads((tmp_path / "eval_valid.json").read_text())
+    assert out["degree_baseline_mrr"]["valid"] == pytest.approx(base, rel=1e-12)
+    assert out["chance_mrr"] == pytest.approx(m["chance_mrr"])
+    printed = capsys.readouterr().out
+    assert "x the degree baseline" in printed and "valid degree_baseline avg" in printed

@@ -49,7 +49,12 @@ def evaluate(path: str, splits: list[str], protocols: list[str], max_edges: int 
                                              ecfg, relation_groups(run.cfg, run.ds), max_edges)
         res["seconds"] = time.perf_counter() - t0
         results[split] = res
-    return {"checkpoint_version": run.version, "progress": run.progress, "eval": results}
+    from jgraph.core.metrics import chance_mrr
+    from jgraph.train.evaluation import degree_baselines
+
+    chance = chance_mrr(max(run.ds.num_entities(t) for t in run.ds.entity_types))
+    return {"checkpoint_version": run.version, "progress": run.progress, "chance_mrr": chance,
+            "degree_baseline_mrr": degree_baselines(results), "eval": results}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,15 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("jax").setLevel(logging.WARNING)
     res = evaluate(args.run, args.split, args.protocol, args.max_edges, args.set, args.allow_plugin)
+    from jgraph.train.evaluation import baseline_line, relation_lines
+
     for split, r in res["eval"].items():
-        for proto in ("filtered", "raw", "sampled"):
+        for proto in ("filtered", "raw", "sampled", "degree_baseline"):
             if proto in r:
                 for side in ("lhs", "rhs", "avg"):
                     m = r[proto][side]
+                    share = m.get("self_outranks_share")
+                    own = "" if share is None else f"  self-outranks {share:.4f}"
                     print(f"{split:5s} {proto:8s} {side:3s}  MRR {m['mrr']:.4f}  MR {m['mr']:8.1f}  "
                           + "  ".join(f"{k.replace('hits', 'H')} {v:.4f}" for k, v in m.items()
                                       if k.startswith("hits@"))
-                          + f"  AUC {m['auc']:.4f}  n={int(m['count'])}")
+                          + f"  AUC {m['auc']:.4f}{own}  n={int(m['count'])}")
+        for line in baseline_line(split, r, res["chance_mrr"]) + relation_lines(split, r):
+            print(line)
     from jgraph.trained import run_dir_of
 
     out = args.out or str(run_dir_of(args.run) / f"eval_{'_'.join(args.split)}.json")
