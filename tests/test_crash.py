@@ -75,11 +75,14 @@ def test_sigkill_then_resume(tmp_path, mode, seed):
     if mode == "random":
         time.sleep(rng.uniform(0.0, 1.5))
     else:  # wait for a partition write of a version that is not committed yet, then kill
-        while proc.poll() is None and time.time() < deadline:
+        in_flight = False
+        while not in_flight and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.002)  # poll, leaving the CPU to the training process
             manifest = ckpt / "checkpoint.json"
             version = json.loads(manifest.read_text())["version"] if manifest.is_file() else 0
-            if uncommitted_write_started(ckpt, version):
-                break
+            in_flight = uncommitted_write_started(ckpt, version)
+        # kill only with a write in flight: otherwise this mode silently becomes a random kill
+        assert in_flight, "no uncommitted partition write seen before the deadline"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before the kill"
