@@ -68,6 +68,11 @@ def test_bad_names_and_options_on_a_trained_run(capsys, run_dir: Path, tmp_path:
     assert_one_line_error(code, err, "unknown command 'predikt'", "predict")
 
 
+def test_launch_needs_a_process(capsys) -> None:
+    code, _, err = run_cli(capsys, "launch", "-n", "0", "--", "+debug=tiny")
+    assert_one_line_error(code, err, "-n must be >= 1, got 0")
+
+
 def test_an_unfinished_run_is_a_warning(capsys, caplog, run_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)

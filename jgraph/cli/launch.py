@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600.0, help="distributed.timeout_s")
     p.add_argument("--heartbeat", type=float, default=60.0, help="distributed.heartbeat_s")
     args = p.parse_args(ours)
+    if args.num_processes < 1:
+        p.error(f"-n must be >= 1, got {args.num_processes}")
     run_dir = args.dir or time.strftime("outputs/launch/%Y-%m-%d_%H-%M-%S")
     return launch(args.num_processes, overrides, run_dir, args.port, args.timeout,
                   heartbeat_s=args.heartbeat)
