@@ -262,6 +262,19 @@ def test_dynamic_relations_both_directions_and_tools(tmp_path):
                          made["names"][("all", 0)][0], "--relation", "r/b", "--k", "3"],
                         capture_output=True, text=True, timeout=300)
     assert ex.returncode == 0, ex.stderr
+    # export writes PBG's relation TSV: the parameters come back as PBG stored them
+    ex = subprocess.run([sys.executable, "-m", "jgraph", "export", str(tmp_path / "run"), "--format", "tsv",
+                         "--out", str(tmp_path / "emb")], capture_output=True, text=True, timeout=300)
+    assert ex.returncode == 0, ex.stderr
+    rows = [line.split("\t") for line in (tmp_path / "emb" / "relation_types.tsv").read_text().splitlines()]
+    for name, side, _, param, _, *values in rows:
+        stored = made["params"][f"relations/0/operator/{side}/{param}"][[n for n, _ in DYN_RELS].index(name)]
+        np.testing.assert_allclose(np.array(values, np.float32), stored, rtol=1e-6)
+    assert len(rows) == len(DYN_RELS) * 2 * 2
+    nb = subprocess.run([sys.executable, "-m", "jgraph", "neighbors", str(tmp_path / "run"), "--entity",
+                         made["names"][("all", 1)][0], "--k", "3"],
+                        capture_output=True, text=True, timeout=300)
+    assert nb.returncode == 0 and len(nb.stdout.strip().splitlines()) == 4, nb.stderr
 
 
 def _cli_error(tmp_path: Path, *extra: str) -> str:
