@@ -44,6 +44,7 @@ PIPS = {"pip", ".venv/bin/pip", "pbg/bin/pip"}
 OTHER_PROGRAMS = {"export", "pytest", ".venv/bin/pytest", ".venv/bin/ruff", "bash"}
 TRAIN_MODULES = {"jgraph.train", "jgraph.cli.train"}
 PLACEHOLDER = "..."  # "the rest of the command line" in the docs
+FILE_SUFFIXES = {"h5", "json", "jsonl", "txt", "py", "yaml", "tsv", "csv", "gz", "npy", "parquet", "png"}
 
 
 def fenced(page: Path, language: str) -> list[tuple[int, str]]:
@@ -264,6 +265,8 @@ def test_config_keys_in_prose_exist():
                 key = token.split("=")[0].strip("+~,;()")
                 parts = key.split(".")
                 if len(parts) < 2 or parts[0] not in sections or re.search(r"[^\w.]", key):
+                    continue
+                if parts[-1] in FILE_SUFFIXES:  # a file name such as model.vN.h5
                     continue
                 if not schema_has(parts):
                     problems.append(f"{page.relative_to(ROOT)}: {token}")
