@@ -36,6 +36,11 @@ def test_two_processes_end_to_end(tmp_path, capsys):
     by_round: dict = {}
     for b in buckets:
         by_round.setdefault((b["epoch"], b["index"]), []).append({b["lhs"], b["rhs"]})
+    sizes = [len(parts) for parts in by_round.values()]
+    assert max(sizes) == 2, sizes
+    # 4 partitions, 2 processes: most rounds train two buckets at once (a schedule that ran one
+    # bucket a round would pass the check below vacuously)
+    assert sizes.count(2) >= 8, sizes
     for parts in by_round.values():
         if len(parts) == 2:
             assert not (parts[0] & parts[1])
