@@ -250,3 +250,13 @@ def test_partitions_written_before_verification_still_read(tmp_path):
     assert store.manifest["verified_since"] == 2
     np.testing.assert_array_equal(store.read_partition("e", 0).result()[0], rows(1)[0])
     store.close()
+
+
+def test_a_truncated_shard_is_a_checkpoint_error(tmp_path):
+    loc = str(tmp_path / "c")
+    committed(loc, 1)
+    shard = next(p for p in (tmp_path / "c" / "tables" / "e" / "0" / "v1" / "emb").rglob("*")
+                 if p.is_file() and p.name != "zarr.json")
+    shard.write_bytes(shard.read_bytes()[:-30])
+    with pytest.raises(CheckpointError, match="tables/e/0/v1: damaged .*Digest mismatch"):
+        CheckpointStore(loc).read_partition("e", 0).result()

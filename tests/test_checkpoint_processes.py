@@ -127,3 +127,13 @@ def test_a_deleted_shard_stops_export_and_resume(tmp_path):
                             text=True, timeout=180)
     assert resume.returncode == 2, resume.stderr[-2000:]
     assert f"{key}: data missing" in resume.stderr
+
+
+def test_an_unwritable_checkpoint_directory_stops_the_run_before_training(tmp_path):
+    (tmp_path / "file").write_text("")
+    res = subprocess.run(command(tmp_path / "file" / "ckpt", tmp_path / "a", 2), env=ENV,
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 2, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert "cannot write checkpoint.lock (is the location writable?)" in last
+    assert "Traceback" not in res.stderr and not (tmp_path / "a" / "buckets.jsonl").exists()

@@ -113,3 +113,25 @@ def test_a_huge_bad_line_is_quoted_capped(tmp_path):
     msg = str(err.value)
     assert len(msg) < QUOTE_CHARS + 300 and "…" in msg and "10,000,000 characters" in msg
     assert f"{p}:2:" in msg
+
+
+def test_archive_member_paths_never_write_outside_the_folder(tmp_path):
+    import io
+    import tarfile
+
+    from jgraph.data.download import unpack
+
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        for name in ("../../escaped/train.txt", "/abs/valid.txt", "test.txt", "../../evil.sh"):
+            data = b"a\tr\tb\n"
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    folder = tmp_path / "deep" / "data"
+    folder.mkdir(parents=True)
+    out = unpack(archive, folder)
+    assert sorted(p.name for p in out) == ["test.tsv.gz", "train.tsv.gz", "valid.tsv.gz"]
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["deep/data/test.tsv.gz", "deep/data/train.tsv.gz", "deep/data/valid.tsv.gz",
+                       "evil.tar.gz"]

@@ -277,10 +277,13 @@ class CheckpointStore:
         return self._pool.submit(work)
 
     def _verified(self, key: str, read: Callable[[], Any]) -> Any:
-        """`read()`, with TensorStore's "not found" (a table or shard file gone) as `_missing`."""
+        """`read()`, with TensorStore's "not found" (a table or shard file gone) as `_missing`, its
+        "data loss" as a CheckpointError."""
         try:
             return read()
         except ValueError as e:
+            if "DATA_LOSS" in str(e):  # a truncated or altered shard index (its CRC-32C)
+                raise CheckpointError(f"{self.url}{key}: damaged ({str(e).splitlines()[0]})") from None
             if "NOT_FOUND" not in str(e):
                 raise
             raise self._missing(key, str(e).splitlines()[0]) from None
