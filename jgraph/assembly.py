@@ -14,6 +14,7 @@ import numpy as np
 
 from jgraph.config import TrainConfig
 from jgraph.core.model import Model
+from jgraph.core.negatives import entity_degrees
 from jgraph.core.optim import Schedule
 from jgraph.core.step import NegativeSpec, TrainState
 from jgraph.data.dataset import Dataset
@@ -81,6 +82,18 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> Model:
     )
 
 
+def training_degrees(cfg: TrainConfig, ds: Dataset) -> list[np.ndarray] | None:
+    """negatives.degree_fraction: every entity's training degree, per type (None when off)."""
+    if not cfg.negatives.degree_fraction or cfg.negatives.all_negs:
+        return None
+    if "train" not in ds.splits:
+        raise ValueError("negatives.degree_fraction needs the training edges in memory (not a "
+                         "prepared dataset)")
+    tr = ds.splits["train"]
+    return entity_degrees(tr.lhs, tr.rhs, tr.rel, ds.relation_types,
+                          [ds.num_entities(t) for t in ds.entity_types])
+
+
 def lr_schedule(cfg: TrainConfig, num_train_edges: int) -> Schedule:
     """optimizer.schedule over the run's batches: decay_steps, when not given, is the whole run
     (training.num_epochs x the batches of an epoch of `num_train_edges`)."""
@@ -97,7 +110,8 @@ def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: i
     nu = n.num_uniform_negs if num_uniform is None else num_uniform
     return NegativeSpec(num_uniform=nu, use_batch=nb > 0, all_negs=n.all_negs,
                         sides=(not n.disable_lhs_negs, not n.disable_rhs_negs),
-                        both_partitions=n.uniform_from == "bucket", self_negative=n.self_negative)
+                        both_partitions=n.uniform_from == "bucket", self_negative=n.self_negative,
+                        num_degree=round(nu * n.degree_fraction))
 
 
 def relation_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:

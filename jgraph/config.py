@@ -133,6 +133,9 @@ class NegativesConfig:
     #   buckets instead of 1/P (the same with one partition; all_negs keeps the side's partition)
     disable_lhs_negs: bool = False
     disable_rhs_negs: bool = False
+    degree_fraction: float = 0.0  # this share of the uniform negatives drawn in proportion to the
+    #   entities' training degrees instead (Marius' degree_fraction, DGL-KE's neg_deg_sample), from
+    #   the same partition; needs the training edges in memory (not a prepared dataset). 0 = off
     self_negative: bool = True  # the query's own entity is one more negative of every positive
     #   (the tail as a head, the head as a tail, where the relation's two entity types are one;
     #   not where the positive is a self-loop): nothing else teaches a model that (h, r, h) is
@@ -339,6 +342,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"model.embedding_dtype must be float32 or bfloat16, got {m.embedding_dtype!r}")
     if m.compute_dtype not in ("float32", "bfloat16"):
         raise ConfigError(f"model.compute_dtype must be float32 or bfloat16, got {m.compute_dtype!r}")
+    if not 0.0 <= n.degree_fraction <= 1.0:
+        raise ConfigError(f"negatives.degree_fraction must be in [0, 1], got {n.degree_fraction}")
     if n.num_batch_negs < 0 or n.num_uniform_negs < 0:
         raise ConfigError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
     if not n.all_negs and n.num_batch_negs == 0 and n.num_uniform_negs == 0:

@@ -25,7 +25,13 @@ import optax
 
 from jgraph.core.hashrng import batch_seed, derive
 from jgraph.core.model import Batch, Layout, Model
-from jgraph.core.negatives import not_self_mask, region_mask, uniform_rows, uniform_rows_of_two
+from jgraph.core.negatives import (
+    degree_rows,
+    not_self_mask,
+    region_mask,
+    uniform_rows,
+    uniform_rows_of_two,
+)
 from jgraph.core.optim import (
     Schedule,
     claim_rows,
@@ -75,6 +81,8 @@ class NegativeSpec(NamedTuple):
     #                                the side's partition)
     self_negative: bool = False  # negatives.self_negative: the query's own entity as one more
     #                              negative (Model.score_blocks; all_negs has it among its rows)
+    num_degree: int = 0  # of the num_uniform rows, this many drawn in proportion to degree from
+    #                      the side's partition (negatives.degree_fraction; needs layout.deg)
 
 
 def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
@@ -172,9 +180,14 @@ def gather_ids(model: Model, neg: NegativeSpec, batch: Batch, layout: Layout, se
     other = _chunk_regions(model, batch, layout, other=True) if neg.both_partitions else None
 
     def draw(k: Array, lo: Array, n: Array, side: int) -> Array:
+        nd = min(neg.num_degree, u)
         if other is None:
-            return uniform_rows(k, lo, n, u)
-        return uniform_rows_of_two(k, lo, n, other[2 * side], other[2 * side + 1], u)
+            rows = uniform_rows(k, lo, n, u - nd)
+        else:
+            rows = uniform_rows_of_two(k, lo, n, other[2 * side], other[2 * side + 1], u - nd)
+        if not nd:
+            return rows
+        return jnp.concatenate([rows, degree_rows(derive(k, 3), lo, n, layout.deg, nd)], axis=1)
 
     parts = [lhs_ids]
     if u and neg.sides[0]:

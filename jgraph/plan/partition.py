@@ -26,6 +26,8 @@ class Layout(NamedTuple):
 
     lo: Any  # int32 [T, 2] first row of (type, side) — side 0 = lhs partition, 1 = rhs partition
     n: Any  # int32 [T, 2] rows of that partition (entity count)
+    deg: Any = None  # int32 [K + 1] cumulative degrees of the bucket's partitions' rows, for
+    #                  negatives.degree_fraction (jgraph.core.negatives.degree_table); None: off
 
 
 @dataclass

@@ -29,11 +29,13 @@ from jgraph.assembly import (
     negative_spec,
     partition_layout,
     relation_groups,
+    training_degrees,
     state_arrays,
     state_from_arrays,
 )
 from jgraph.config import DistributedConfig, TrainConfig, chunk_size
 from jgraph.core.model import Batch, Layout
+from jgraph.core.negatives import degree_table
 from jgraph.core.optim import decode_rows, table_dtype
 from jgraph.core.step import init_state, make_slot_ops, make_train_block, new_tables
 from jgraph.data.dataset import Dataset
@@ -139,6 +141,7 @@ class Trainer:
         self._last_commit = time.perf_counter()
         self._round_start = None  # distributed: relation parameters when the round began
         self.group_of_rel = relation_groups(cfg, ds)
+        self.degrees = training_degrees(cfg, ds)  # per type, for negatives.degree_fraction (or None)
         self._restore()
 
     def _edge_store(self, location: str, edges: BucketedEdges) -> EdgeBucketStore:
@@ -302,7 +305,9 @@ class Trainer:
         b = make_batches(lhs_off, rhs_off, rel, w, group, self.chunk, self.chunks_per_batch,
                          self.cfg.training.batches_per_dispatch, rng, shift,
                          block_workers(jax.default_backend(), len(os.sched_getaffinity(0))))
-        return b, Layout(jnp.asarray(layout.lo), jnp.asarray(layout.n))
+        deg = None if self.degrees is None else jnp.asarray(
+            degree_table(self.layout, step.bucket, step.slot_of, self.degrees))
+        return b, Layout(jnp.asarray(layout.lo), jnp.asarray(layout.n), deg)
 
     # ------------------------------------------------------------------ training
     def compile(self) -> float:
@@ -311,7 +316,8 @@ class Trainer:
         block = Batch(jnp.full((s, c, p), -1, jnp.int32), jnp.full((s, c, p), -1, jnp.int32),
                       jnp.zeros((s, c, p), jnp.int32), jnp.zeros((s, c, p), jnp.float32))
         t = len(self.layout.types)
-        layout = Layout(jnp.zeros((t, 2), jnp.int32), jnp.ones((t, 2), jnp.int32))
+        deg = None if self.degrees is None else jnp.zeros((self.layout.num_rows + 1,), jnp.int32)
+        layout = Layout(jnp.zeros((t, 2), jnp.int32), jnp.ones((t, 2), jnp.int32), deg)
         t0 = time.perf_counter()
         self.state, self.tables, stats = self.train_block(self.state, self.tables, block, jnp.int32(0),
                                                           layout)
