@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +31,7 @@ from jgraph.storage import kv
 from jgraph.storage.checkpoint import CheckpointError
 
 MAPPING = "mapping.json"
-FORMAT = 1
+FORMAT = 2  # 2: names hashed as two streams (lengths, bytes), batch-invariant
 
 
 def entity_names(cfg: TrainConfig, ds: Dataset, entity_type: str) -> pa.Array | None:
@@ -48,31 +49,93 @@ def entity_names(cfg: TrainConfig, ds: Dataset, entity_type: str) -> pa.Array | 
     return names
 
 
-def _hash_strings(h, arr: pa.Array) -> None:
-    """Feed a string array's content (not its chunking or buffer offsets) to hash h."""
-    a = pa.chunked_array([arr]).combine_chunks().cast(pa.large_string()) if len(arr) else None
-    h.update(len(arr).to_bytes(8, "little"))
-    if a is None:
-        return
-    offsets = np.frombuffer(a.buffers()[1], np.int64)[a.offset : a.offset + len(a) + 1]
-    h.update((offsets - offsets[0]).tobytes())
-    h.update(memoryview(a.buffers()[2])[offsets[0] : offsets[-1]])
+def name_batches(cfg: TrainConfig, ds: Dataset, entity_type: str) -> Iterator[pa.Array] | None:
+    """The names of one entity type in id order, a batch at a time (a prepared dataset's names file
+    is streamed, not loaded); None when the data keeps no names."""
+    names = ds.entity_names.get(entity_type)
+    if names is not None:
+        return iter([names])
+    if cfg.data.format != "prepared":
+        return None
+    from jgraph.data.prepared import dataset_location
+
+    url = kv.base_url(dataset_location(cfg.data))
+    key = f"names/{entity_type}.parquet"
+    if kv.is_local(url):
+        path = os.path.join(kv.local_path(url), key)
+        if not os.path.isfile(path):
+            return None
+        source = pq.ParquetFile(path)
+    else:
+        raw = _get(url, key)
+        if raw is None:
+            return None
+        source = pq.ParquetFile(io.BytesIO(raw))
+    return (b.column(0) for b in source.iter_batches(batch_size=1 << 20, columns=["name"]))
 
 
-def content_hash(cfg: TrainConfig, ds: Dataset) -> str:
-    """sha256 of the entity names of every type (id order; counts where a type keeps no names)
-    and of the relation names and types: equal exactly when the data assigns the same ids."""
+class NamesHash:
+    """sha256 of a sequence of strings, the same however they are cut into batches: the string
+    lengths and the string bytes are hashed as two streams."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lengths = hashlib.sha256()
+        self.data = hashlib.sha256()
+
+    def update(self, arr: pa.Array) -> None:
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if not len(arr):
+            return
+        a = arr.cast(pa.large_string())
+        offsets = np.frombuffer(a.buffers()[1], np.int64)[a.offset : a.offset + len(a) + 1]
+        self.lengths.update(np.diff(offsets).tobytes())
+        if offsets[-1] > offsets[0]:
+            self.data.update(memoryview(a.buffers()[2])[offsets[0] : offsets[-1]])
+        self.count += len(a)
+
+    def hexdigest(self) -> str:
+        return hashlib.sha256(f"{self.count}:{self.lengths.hexdigest()}:{self.data.hexdigest()}".encode()
+                              ).hexdigest()
+
+
+def _digest(ds: Dataset, per_type: list[str]) -> str:
+    """The content hash from each type's names hash (or count) and the relations."""
     h = hashlib.sha256()
-    for t in ds.entity_types:
-        h.update(t.encode() + b"\0")
-        names = entity_names(cfg, ds, t)
-        if names is None:
-            h.update(b"count:" + str(ds.num_entities(t)).encode())
-        else:
-            _hash_strings(h, names)
-    _hash_strings(h, pa.array(ds.relation_names, pa.string()))
+    for t, d in zip(ds.entity_types, per_type, strict=True):
+        h.update(f"{t}\0{d}\0".encode())
+    rel = NamesHash()
+    rel.update(pa.array(ds.relation_names, pa.string()))
+    h.update(rel.hexdigest().encode())
     h.update(np.ascontiguousarray(ds.relation_types, np.int32).tobytes())
     return h.hexdigest()
+
+
+def content_hash(cfg: TrainConfig, ds: Dataset, sink=None) -> str:
+    """sha256 of the entity names of every type (id order; the count where a type keeps no names)
+    and of the relation names and types: equal exactly when the data assigns the same ids. The
+    names are read a batch at a time; `sink(i, batches)`, if given, also receives them (to copy)."""
+    per_type = []
+    for i, t in enumerate(ds.entity_types):
+        batches = name_batches(cfg, ds, t)
+        if batches is None:
+            per_type.append(f"count:{ds.num_entities(t)}")
+            continue
+        h = NamesHash()
+
+        def hashed(batches=batches, h=h):
+            for b in batches:
+                h.update(b)
+                yield b
+
+        if sink is not None:
+            sink(i, hashed())
+        else:
+            for _ in hashed():
+                pass
+        per_type.append(h.hexdigest())
+    return _digest(ds, per_type)
 
 
 def _put(location: str, key: str, data: bytes) -> None:
@@ -120,24 +183,25 @@ def read_mapping(location: str) -> dict | None:
 
 def keep_mapping(location: str, cfg: TrainConfig, ds: Dataset) -> str:
     """Check the data against the mapping kept at `location` (a resumed run), or keep this data's
-    mapping there (a fresh one). Returns the content hash. CheckpointError when the data assigns
-    other ids than the checkpoint was trained with."""
-    digest = content_hash(cfg, ds)
+    mapping there (a fresh one: the names copied a batch at a time while they are hashed). Returns
+    the content hash. CheckpointError when the data assigns other ids than the checkpoint was
+    trained with."""
     kept = read_mapping(location)
     if kept is not None:
+        digest = content_hash(cfg, ds)
         check_hash(kept, digest, location)
         return digest
+    named = [False] * len(ds.entity_types)
+
+    def write(i: int, batches) -> None:
+        named[i] = True
+        _put_parquet(location, f"names/{i}.parquet", batches)
+
+    digest = content_hash(cfg, ds, sink=write)
     types = list(ds.entity_types)
-    for i, t in enumerate(types):
-        names = entity_names(cfg, ds, t)
-        if names is not None:
-            buf = io.BytesIO()
-            pq.write_table(pa.table({"name": names.cast(pa.string())}), buf)
-            _put(location, f"names/{i}.parquet", buf.getvalue())
     mapping = {
         "format": FORMAT, "name": ds.name, "hash": digest, "entity_types": types,
-        "entity_counts": {t: ds.num_entities(t) for t in types},
-        "named": [entity_names(cfg, ds, t) is not None for t in types],
+        "entity_counts": {t: ds.num_entities(t) for t in types}, "named": named,
         "relation_names": list(ds.relation_names),
         "relation_types": np.asarray(ds.relation_types).astype(int).tolist(),
         "partitions": dict(ds.partitions) if ds.partitions else None,
@@ -147,8 +211,33 @@ def keep_mapping(location: str, cfg: TrainConfig, ds: Dataset) -> str:
     return digest
 
 
+def _put_parquet(location: str, key: str, batches) -> None:
+    """Write string batches as a one-column (`name`) Parquet file; on local disk streamed into a
+    temporary file renamed over the key (memory: one batch)."""
+    schema = pa.schema([("name", pa.string())])
+    url = kv.base_url(location)
+    if kv.is_local(url):
+        path = os.path.join(kv.local_path(url), key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp.{os.getpid()}"
+        with pq.ParquetWriter(tmp, schema) as w:
+            for b in batches:
+                w.write_table(pa.table({"name": b.cast(pa.string())}, schema=schema))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, schema) as w:
+        for b in batches:
+            w.write_table(pa.table({"name": b.cast(pa.string())}, schema=schema))
+    _put(location, key, buf.getvalue())
+
+
 def check_hash(kept: dict, digest: str, location: str) -> None:
-    if kept["hash"] != digest:
+    """CheckpointError unless the data's content hash is the one kept (a mapping of another format
+    is not compared)."""
+    if kept.get("format") == FORMAT and kept["hash"] != digest:
         raise CheckpointError(
             f"{kv.base_url(location)}: the data assigns other ids than this checkpoint was trained "
             f"with (names hash {digest[:12]} != {kept['hash'][:12]}: a reordered or changed data "

@@ -157,3 +157,22 @@ def test_a_checkpoint_cannot_choose_the_modules_imported(tsv_run, tmp_path: Path
     with jgraph.load(run, allow_plugins=["evil"]):
         pass
     assert marker.read_text() == "ran"  # imported only when the user allowed it
+
+
+def test_the_names_hash_ignores_batching_but_not_order_or_boundaries() -> None:
+    import pyarrow as pa
+
+    from jgraph.mapping import NamesHash
+
+    def digest(*batches) -> str:
+        h = NamesHash()
+        for b in batches:
+            h.update(b if isinstance(b, pa.Array) else pa.array(b, pa.string()))
+        return h.hexdigest()
+
+    whole = digest(["a", "bc", "", "déf"])
+    assert digest(["a"], ["bc", ""], [], ["déf"]) == whole
+    assert digest(pa.array(["x", "a", "bc", "", "déf"]).slice(1)) == whole  # a slice: offsets not at 0
+    assert digest(["bc", "a", "", "déf"]) != whole  # another order: other ids
+    assert digest(["ab", "c", "", "déf"]) != whole  # the same bytes cut elsewhere
+    assert digest(["a", "bc", "déf"]) != whole
