@@ -97,18 +97,19 @@ def full_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np.nd
                  ) -> dict[str, dict[str, Any]]:
     """{protocol: {"lhs", "rhs", "avg": metrics, "per_relation": {name: metrics}}} for raw and/or
     filtered, and "degree_baseline" (lhs, rhs, avg): every candidate ranked by its training degree
-    (see metrics.degree_ranks; the query's own entity never a candidate), filtered if asked, else raw.
+    (see metrics.degree_ranks; the query's own entity never a candidate), filtered if asked, else raw
+    (a prepared dataset evaluated raw only has none: its train edges are not read).
     Side metrics include "self_outranks_share": the share of queries whose own entity (the end
     that stays) scores above the answer and is no other known answer (see make_query_ranks)."""
     edges = eval_edges(ds, split, max_edges, ecfg.seed)
     filtered = "filtered" in protocols
     train = ds.splits.get("train")
     extra = []
-    if ds.train_buckets is not None and train is None:
+    if ds.train_buckets is not None and train is None and filtered:
         from jgraph.data.prepared import train_edges
 
-        train = train_edges(ds)  # a prepared dataset keeps its train edges in buckets
-        extra = [train] if filtered else []
+        train = train_edges(ds)  # a prepared dataset keeps its train edges in buckets (read only
+        extra = [train]  # for the filter, which needs them anyway; raw alone: no degree baseline)
     degrees = train_degrees(ds, train) if train is not None else None
     per_side = [_rank_side(model, params, model.renorm(emb), type_offsets, ds, edges, ecfg, side,
                            KnownAnswers(ds, side, extra) if filtered else None, degrees)
