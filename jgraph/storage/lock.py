@@ -142,7 +142,8 @@ class CheckpointLock:
                                f"a time (it is free again once that process ends)")
             new = self._put(rec, gen)
             if new is not None:
-                self.record, self._generation = rec, new
+                self.record, self._generation, self.lost = rec, new, None
+                self._stop.clear()
                 self._thread = threading.Thread(target=self._renew_loop, daemon=True,
                                                 name="jgraph-lock")
                 self._thread.start()
