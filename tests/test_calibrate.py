@@ -17,6 +17,7 @@ from jgraph.train.run import run
 from jgraph.trained import load_run, open_run
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("model", [["loss=softmax"],
                                    ["model=transe", "model.reciprocal=false", "loss=softmax"]])
 def test_fitted_shifts_lower_the_full_softmax_loss(model):
@@ -40,6 +41,7 @@ def test_fitted_shifts_lower_the_full_softmax_loss(model):
     assert np.abs(shifts[:3]).max() > 0 and not shifts[3].any()
 
 
+@pytest.mark.integration
 def test_read_out_after_calibration_reuses_its_table():
     """The evaluation table right after calibrate() is its assembled table plus the fitted shifts,
     read with no partition loaded from the store again; the next call (nothing kept) assembles
@@ -79,6 +81,7 @@ def calibrated_run(tmp_path_factory):
     return out, run(cfg_of(CALIBRATED), str(out))
 
 
+@pytest.mark.integration
 def test_calibrated_shifts_are_saved_and_read_out_everywhere(calibrated_run):
     """A 3-partition run calibrates (default), saves its shifts with the parameters, and the
     evaluation at the end of training, `jgraph.cli.evaluate`, `load_run` and `OpenRun.partition` all
@@ -99,6 +102,7 @@ def test_calibrated_shifts_are_saved_and_read_out_everywhere(calibrated_run):
     opened.close()
 
 
+@pytest.mark.integration
 def test_one_partition_is_not_calibrated(tmp_path):
     m = run(cfg_of(["loss=softmax", "training.num_epochs=1"]), str(tmp_path))
     assert m["calibration"] is None
@@ -107,6 +111,7 @@ def test_one_partition_is_not_calibrated(tmp_path):
     opened.close()
 
 
+@pytest.mark.integration
 def test_a_resumed_run_refits_the_shifts(calibrated_run, tmp_path):
     """Shifts belong to the rows they were fitted to: a run resumed for more epochs drops them
     when it trains again and fits new ones at the end."""

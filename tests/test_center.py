@@ -41,6 +41,7 @@ def partitioned_run(tmp_path_factory):
     return d, m
 
 
+@pytest.mark.integration
 def test_training_evaluation_export_and_evaluate_agree(partitioned_run):
     """The evaluation at the end of training, `jgraph.cli.evaluate` and the rows export reads
     (OpenRun.partition) all see the centered table; the checkpoint itself is not centered."""
@@ -62,6 +63,7 @@ def test_training_evaluation_export_and_evaluate_agree(partitioned_run):
     assert np.linalg.norm(np.stack(raw_means) - full.mean(0), axis=1).max() > 0.05
 
 
+@pytest.mark.integration
 def test_centered_partition_reads_only_itself(partitioned_run):
     """The training checkpoint stores each partition's mean row, so a centered read loads the one
     partition asked for (not every partition of the type for the means first) and gives the rows
@@ -83,6 +85,7 @@ def test_centered_partition_reads_only_itself(partitioned_run):
     np.testing.assert_allclose(rows, want, atol=1e-5)
 
 
+@pytest.mark.integration
 def test_center_partitions_false_reads_the_rows_as_stored(partitioned_run):
     d, m = partitioned_run
     raw = evaluate(str(d), ["test"], ["filtered"], None, ["model.center_partitions=false"])

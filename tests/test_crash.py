@@ -17,6 +17,9 @@ import pytest
 
 from jgraph.storage.checkpoint import CheckpointStore
 
+# trains models / runs subprocesses end to end: outside the quick tier (-m 'not slow and not integration')
+pytestmark = pytest.mark.integration
+
 BUCKETS = 9  # 3 partitions -> 3 x 3 buckets per epoch
 EPOCHS = 40  # far more than the seconds before the kill can train
 

@@ -20,6 +20,9 @@ TINY = ["data.toy.num_entities=400", "data.toy.num_edges=20000", "data.toy.num_r
         "training.batches_per_dispatch=2", "negatives.num_batch_negs=20", "negatives.num_uniform_negs=20",
         "training.progress=false", "eval.batch_size=128"]
 
+# trains models / runs subprocesses end to end: outside the quick tier (-m 'not slow and not integration')
+pytestmark = pytest.mark.integration
+
 
 def test_two_processes_end_to_end(tmp_path, capsys):
     code = launch(2, [*TINY, "training.num_epochs=2"], str(tmp_path), timeout_s=120)

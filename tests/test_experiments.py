@@ -18,6 +18,9 @@ from helpers import CONF, REPO, config_of
 
 from jgraph.train.run import run
 
+# trains models / runs subprocesses end to end: outside the quick tier (-m 'not slow and not integration')
+pytestmark = pytest.mark.integration
+
 EXPERIMENT_CONFIGS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 EXPERIMENT_DIRS = sorted(p.parent.name for p in (REPO / "experiments").glob("*/run.py"))
 FIXTURE = Path(__file__).parent / "fixtures" / "run"

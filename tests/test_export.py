@@ -23,6 +23,9 @@ from jgraph.trained import open_run
 STANDARD = ("model=transe", "model.reciprocal=false", "model.max_norm=1.0", "model.global_emb=true",
             "loss=ranking")
 
+# trains models / runs subprocesses end to end: outside the quick tier (-m 'not slow and not integration')
+pytestmark = pytest.mark.integration
+
 
 def _edges(run_dir: Path) -> dict:
     run = open_run(str(run_dir))

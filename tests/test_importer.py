@@ -264,6 +264,7 @@ def test_interrupted_import_leaves_no_dataset(tmp_path: Path, monkeypatch) -> No
         load_prepared(cfg)
 
 
+@pytest.mark.integration
 def test_killed_import_leaves_no_dataset_and_the_next_one_cleans_up(tmp_path: Path) -> None:
     rows = _graph(np.random.default_rng(0), 300_000, ents=50_000, rels=50)
     f = _write(tmp_path / "g.tsv", rows)
@@ -284,6 +285,7 @@ def test_killed_import_leaves_no_dataset_and_the_next_one_cleans_up(tmp_path: Pa
     assert sum(_load(out)[2]["train"].values()) == 300_000
 
 
+@pytest.mark.integration
 def test_cli_reports_data_errors(tmp_path: Path) -> None:
     path, _ = _bad(tmp_path, [b"a\tr\tb", b"x"])
     p = subprocess.run([sys.executable, "-m", "jgraph.cli.import_edges", str(tmp_path / "o"), "--train",

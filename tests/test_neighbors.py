@@ -17,6 +17,9 @@ from jgraph.cli.neighbors import neighbors
 from jgraph.cli.predict import UnknownName
 from jgraph.trained import open_run
 
+# trains models / runs subprocesses end to end: outside the quick tier (-m 'not slow and not integration')
+pytestmark = pytest.mark.integration
+
 
 def test_exact_top_k_matches_numpy(run_dir, tmp_path) -> None:
     export(str(run_dir), "npy", str(tmp_path))

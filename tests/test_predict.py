@@ -17,6 +17,9 @@ from jgraph.cli.predict import UnknownName, close_matches, predict
 from jgraph.data.prepared import train_edges
 from jgraph.trained import open_run
 
+# trains models / runs subprocesses end to end: outside the quick tier (-m 'not slow and not integration')
+pytestmark = pytest.mark.integration
+
 
 def _reference(export_dir, h: int | None, r: int, t: int | None) -> np.ndarray:
     """Every entity's score as the answer, in plain numpy from the run's npy export (not the

@@ -11,6 +11,9 @@ from tensorboardX.proto import event_pb2  # in the test extra
 from jgraph.train.events import EventLog
 from jgraph.train.run import run
 
+# trains models / runs subprocesses end to end: outside the quick tier (-m 'not slow and not integration')
+pytestmark = pytest.mark.integration
+
 
 def read_scalars(directory) -> dict[str, list[tuple[int, float]]]:
     """{tag: [(step, value)]} from the TFRecord event files in `directory`."""

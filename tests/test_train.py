@@ -15,6 +15,9 @@ from jgraph.errors import TrainingDiverged
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train.run import run
 
+# trains models / runs subprocesses end to end: outside the quick tier (-m 'not slow and not integration')
+pytestmark = pytest.mark.integration
+
 
 def test_default_run_learns(tmp_path):
     m = run(cfg_of([]), str(tmp_path))
