@@ -67,8 +67,7 @@ def check_names(cfg: TrainConfig) -> None:
 
 def build_model(cfg: TrainConfig, ds: Dataset) -> Model:
     listed = {r.name: r for r in cfg.relations}
-    ops = [(listed[n].operator if n in listed and listed[n].operator else cfg.model.operator)
-           for n in ds.relation_names]
+    ops = _relation_operators(cfg, ds)
     weights = [listed[n].weight if n in listed else 1.0 for n in ds.relation_names]
     m = cfg.model
     return Model(
@@ -148,13 +147,34 @@ def partition_layout(cfg: TrainConfig, ds: Dataset) -> PartitionLayout:
 
 
 def fingerprint(cfg: TrainConfig, ds: Dataset) -> dict[str, Any]:
-    """What a checkpoint must agree on to be resumed."""
+    """What a checkpoint must agree on to be resumed or opened: the data's shape, the partitions,
+    the seed and every setting that changes scores or the objective (see fingerprint_mismatch)."""
+    m = cfg.model
     return {
-        "dimension": cfg.model.dimension, "operator": cfg.model.operator,
-        "reciprocal": cfg.model.reciprocal, "global_emb": cfg.model.global_emb,
+        "dimension": m.dimension, "operator": m.operator,
+        "reciprocal": m.reciprocal, "global_emb": m.global_emb,
         "entities": {t: [ds.num_entities(t), cfg.entities[t].num_partitions] for t in ds.entity_types},
         "relations": len(ds.relation_names), "seed": cfg.training.seed,
+        "operators": _relation_operators(cfg, ds), "comparator": m.comparator, "bias": m.bias,
+        "max_norm": m.max_norm, "loss": cfg.loss.name, "margin": cfg.loss.margin,
     }
+
+
+def fingerprint_mismatch(stored: dict[str, Any] | None, want: dict[str, Any]) -> str:
+    """The settings where a checkpoint's fingerprint and this run's differ ("" when they agree),
+    e.g. "comparator: dot in the checkpoint, cos here". A key the stored fingerprint lacks (a
+    checkpoint from before it was recorded) is not compared."""
+    if stored is None:
+        return "the checkpoint records no fingerprint"
+    return "; ".join(f"{k}: {stored[k]!r} in the checkpoint, {v!r} here"
+                     for k, v in want.items() if k in stored and stored[k] != v)
+
+
+def _relation_operators(cfg: TrainConfig, ds: Dataset) -> list[str]:
+    """The operator of each relation id: its `relations` entry's, or model.operator."""
+    listed = {r.name: r for r in cfg.relations}
+    return [(listed[n].operator if n in listed and listed[n].operator else cfg.model.operator)
+            for n in ds.relation_names]
 
 
 def state_arrays(state: TrainState) -> dict[str, np.ndarray]:

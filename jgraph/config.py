@@ -174,6 +174,9 @@ class TrainingConfig:
     rng_impl: str = "threefry"  # the run's jax PRNG key: threefry | rbg | unsafe_rbg; its bits seed each
     #                            batch's hashed draws (negatives, rounding: jgraph.core.hashrng)
     log_every_dispatches: int = 20  # pull metrics to the host (and check for NaN) this often
+    divergence_factor: float = 10.0  # stop (before committing) when a bucket's per-edge loss exceeds
+    #   this many times the run's highest so far, or the rows' mean |coordinate| this many times its
+    #   baseline (jgraph/train/guard.py); 0 = off (a non-finite loss always stops)
     early_stopping_patience: int = 0  # stop after this many periodic evaluations (eval.every_epochs)
     #   without a better validation MRR; the best epoch is kept (snapshots/best) and evaluated. 0 = off
     progress: bool = True  # tqdm progress bar
@@ -360,6 +363,16 @@ def validate(cfg: TrainConfig) -> None:
         )
     if t.batches_per_dispatch <= 0:
         raise ConfigError("training.batches_per_dispatch must be > 0")
+    if t.num_epochs < 0:
+        raise ConfigError(f"training.num_epochs must be >= 0, got {t.num_epochs}")
+    if t.divergence_factor < 0 or 0 < t.divergence_factor <= 1:
+        raise ConfigError(f"training.divergence_factor must be > 1 (or 0: off), got {t.divergence_factor}")
+    o = cfg.optimizer
+    if not o.lr > 0 or (o.relation_lr is not None and not o.relation_lr > 0):
+        raise ConfigError(f"optimizer.lr and relation_lr must be > 0, got {o.lr} and {o.relation_lr}")
+    bad_hits = [k for k in cfg.eval.hits if k < 1]
+    if bad_hits:
+        raise ConfigError(f"eval.hits must be ranks >= 1, got {bad_hits}")
     if t.row_update not in ("auto", "sparse", "dense"):
         raise ConfigError(f"training.row_update must be auto, sparse or dense, got {t.row_update!r}")
     if t.early_stopping_patience < 0:

@@ -15,12 +15,19 @@ import numpy as np
 import pyarrow as pa
 from omegaconf import OmegaConf
 
-from jgraph.assembly import build_model, fingerprint, partition_layout, state_from_arrays
-from jgraph.config import TrainConfig
+from jgraph.assembly import (
+    build_model,
+    fingerprint,
+    fingerprint_mismatch,
+    partition_layout,
+    state_from_arrays,
+)
+from jgraph.config import TrainConfig, to_config, validate
 from jgraph.core.model import Model
 from jgraph.core.step import init_state
 from jgraph.data.dataset import Dataset, load_dataset
-from jgraph.plan.partition import PartitionLayout, center_rows, partition_shifts, shifts_from_arrays
+from jgraph.plan.partition import PartitionLayout, partition_shifts, shifts_from_arrays
+from jgraph.readout import assemble
 from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
 
 
@@ -44,11 +51,12 @@ def checkpoint_location(path: str) -> str:
 
 
 def config_from_manifest(manifest: dict, overrides: list[str] | None = None) -> TrainConfig:
-    base = OmegaConf.structured(TrainConfig)
-    merged = OmegaConf.merge(base, manifest["config"], OmegaConf.from_dotlist(overrides or []))
-    obj = OmegaConf.to_object(merged)
-    assert isinstance(obj, TrainConfig)
-    return obj
+    """The config a checkpoint recorded, with dotlist `overrides` (data.root=...), checked as a
+    training run's is: unknown keys rejected (config.to_config), values validated."""
+    merged = OmegaConf.merge(OmegaConf.create(manifest["config"]), OmegaConf.from_dotlist(overrides or []))
+    cfg = to_config(merged)
+    validate(cfg)
+    return cfg
 
 
 @dataclass
@@ -156,9 +164,10 @@ def open_run(path: str, overrides: list[str] | None = None,
         data = None
     else:  # a run from before mappings were kept: its data files give the names
         ds = data = load_dataset(cfg)
-        if fingerprint(cfg, ds) != m.get("fingerprint"):
-            raise CheckpointError(f"{loc}: the data no longer matches the checkpoint (entity or relation "
-                                  "counts changed); point data.root at the data it was trained on")
+        changed = fingerprint_mismatch(m.get("fingerprint"), fingerprint(cfg, ds))
+        if changed:
+            raise CheckpointError(f"{loc}: the data or settings no longer match the checkpoint "
+                                  f"({changed}); point data.root at the data it was trained on")
     model = build_model(cfg, ds)
     template = init_state(model, cfg.training.seed, cfg.training.rng_impl,
                           cfg.optimizer.relation_lr or cfg.optimizer.lr, cfg.optimizer.eps)
@@ -184,21 +193,13 @@ def load_run(path: str, overrides: list[str] | None = None, with_data: bool = Fa
     `with_data`: its dataset holds the edges read from the data files (evaluation)."""
     run = open_run(path, overrides, allow_plugins)
     ds = run.data() if with_data else run.ds
-    tables, offsets, off = [], [], 0
-    for t, tp in enumerate(run.layout.types):
-        offsets.append(off)
-        off += tp.count
-        full = np.zeros((tp.count, run.cfg.model.dimension), np.float32)
-        for p in range(tp.num_partitions):
-            full[tp.members[p]] = run.partition(t, p, centered=False)
-        if run.cfg.model.center_partitions and tp.num_partitions > 1:
-            center_rows(full, tp.members, run._shifts.get(t))
-        tables.append(full)
+    emb, offsets = assemble(run.layout, run.cfg.model.dimension,
+                            lambda t, p: run.partition(t, p, centered=False),
+                            run.cfg.model.center_partitions, run._shifts)
     run.close()
-    emb = jnp.asarray(np.concatenate(tables) if len(tables) > 1 else tables[0])
     m = run.store.manifest
-    return TrainedRun(run.cfg, ds, run.model, run.params, emb, np.array(offsets, np.int64),
-                      run.store.version, dict(m.get("progress", {})))
+    return TrainedRun(run.cfg, ds, run.model, run.params, emb, offsets, run.store.version,
+                      dict(m.get("progress", {})))
 
 
 def run_dir_of(path: str) -> Path:

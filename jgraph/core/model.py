@@ -132,10 +132,6 @@ class Model:
             params["global"] = jnp.zeros((self.num_types, self.dimension), jnp.float32)
         return params
 
-    def init_rows(self, key: Array, num_rows: int) -> Array:
-        """Entity rows ~ N(0, init_scale²): float32 [num_rows, D]."""
-        return self.init_scale * jax.random.normal(key, (num_rows, self.dimension), jnp.float32)
-
     # ---------------------------------------------------------------- pieces
     def renorm(self, rows: Array) -> Array:
         """max_norm: rows longer than max_norm are scaled to it (as PBG's lookup does)."""

@@ -12,11 +12,12 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from jgraph.assembly import check_names, load_plugins
 from jgraph.config import to_config, validate
 from jgraph.memory import peak_rss_mib
+from jgraph.storage.kv import write_atomic
 
 log = logging.getLogger("jgraph")
 
@@ -62,7 +63,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         except BaseException:
             store.close()  # lets go of the lock
             raise
-    jsonl = open(out / "metrics.jsonl", "a")
+    jsonl = None  # metrics.jsonl, opened once the trainer knows the committed epochs
     events = EventLog(out / "tensorboard" if cfg.training.tensorboard and cluster.primary else None)
     trainer: Trainer | None = None
     patience = cfg.training.early_stopping_patience
@@ -103,6 +104,7 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     try:
         trainer = Trainer(cfg, ds, store, on_epoch=on_epoch, on_bucket=on_bucket, cluster=cluster,
                           after_epoch=after_epoch if stopper is not None else None)
+        jsonl = _epoch_log(out / "metrics.jsonl", trainer.progress["epoch"])
         log.info("model: %s %s d=%d%s, loss %s, %d+%d negatives, %s; backend %s",
                  cfg.model.operator, cfg.model.comparator, cfg.model.dimension,
                  " reciprocal" if cfg.model.reciprocal else "", cfg.loss.name,
@@ -144,7 +146,8 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         eval_seconds = time.perf_counter() - t0
         events.evaluation(evaluation, len(history))
     finally:
-        jsonl.close()
+        if jsonl is not None:
+            jsonl.close()
         events.close()
         buckets_log.close()
         if trainer is not None:
@@ -171,11 +174,26 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         "processes": cluster.size,
         "config": asdict(cfg),
     }
-    with open(out / "metrics.json", "w") as f:
-        json.dump(metrics, f, indent=1)
+    write_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
     log.info("trained %d epochs in %.1fs; chance-level MRR %.4f", len(history), train_seconds,
              metrics["chance_mrr"])
     for line in ev.summary_lines(evaluation, metrics["chance_mrr"]):
         log.info("%s", line)
     log.info("run directory: %s", out)
     return metrics
+
+
+def _epoch_log(path: Path, committed: int) -> TextIO:
+    """metrics.jsonl open to append the epochs this run trains, its lines of epochs after the
+    checkpoint's `committed` ones dropped first: an epoch trained but never committed (a failed
+    save) is trained again on resume and listed once. (A torn last line goes too.)"""
+    kept = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["epoch"] <= committed:
+                    kept.append(line + "\n")
+            except (ValueError, KeyError, TypeError):
+                continue
+    write_atomic(path, "".join(kept))
+    return open(path, "a")

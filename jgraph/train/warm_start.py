@@ -10,15 +10,18 @@ then loads its partitions as usual.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-if TYPE_CHECKING:
-    from jgraph.train.trainer import Trainer
+from jgraph.config import TrainConfig
+from jgraph.core.step import TrainState
+from jgraph.data.dataset import Dataset
+from jgraph.plan.partition import PartitionLayout
+from jgraph.storage.checkpoint import CheckpointStore
+from jgraph.train.tables import initial_rows
 
 log = logging.getLogger("jgraph")
 
@@ -33,19 +36,23 @@ def _match(new: pa.Array | None, old: pa.Array | None, n_new: int, n_old: int, w
     return np.arange(n_new, dtype=np.int64)
 
 
-def warm_start(trainer: Trainer, path: str) -> None:
+def warm_start(cfg: TrainConfig, ds: Dataset, layout: PartitionLayout, store: CheckpointStore,
+               state: TrainState, path: str) -> TrainState:
+    """Write every partition of the new run (matched rows from the run at `path`, the others their
+    first-touch rows, tables.initial_rows) into `store`; returns `state` with the matched relation
+    parameters. The caller commits."""
     from jgraph.trained import load_run
 
     run = load_run(path)
-    cfg, ds, layout, store = trainer.cfg, trainer.ds, trainer.layout, trainer.store
     d = cfg.model.dimension
     if run.cfg.model.dimension != d:
         raise ValueError(f"init_path {path}: dimension {run.cfg.model.dimension}, this run {d}")
-    rng = np.random.default_rng(cfg.training.seed)
     emb_old = np.asarray(run.emb)
     kept = 0
-    for tp in layout.types:
-        full = (cfg.model.init_scale * rng.standard_normal((tp.count, d))).astype(np.float32)
+    for t, tp in enumerate(layout.types):
+        full = np.zeros((tp.count, d), np.float32)
+        for p in range(tp.num_partitions):
+            full[tp.members[p]] = initial_rows(cfg, t, p, tp.capacity)[: tp.sizes[p]]
         if tp.name in run.ds.entity_types:
             t_old = run.ds.entity_types.index(tp.name)
             n_old = run.ds.num_entities(tp.name)
@@ -61,7 +68,7 @@ def warm_start(trainer: Trainer, path: str) -> None:
                                   count=tp.sizes[p])
     rel = _match(pa.array(ds.relation_names), pa.array(run.ds.relation_names), ds.num_relations,
                  run.ds.num_relations, "relation")
-    params = jax.tree_util.tree_map(np.array, trainer.state.params)  # writable copies
+    params = jax.tree_util.tree_map(np.array, state.params)  # writable copies
     old = jax.tree_util.tree_map(np.asarray, run.params)
     for side in ("lhs", "rhs"):
         for kind, leaves in params.get(side, {}).items():
@@ -71,7 +78,6 @@ def warm_start(trainer: Trainer, path: str) -> None:
                     arr[rel >= 0] = src[rel[rel >= 0]]
     if "global" in params and "global" in old and old["global"].shape == params["global"].shape:
         params["global"] = old["global"]
-    trainer.state = trainer.state._replace(params=jax.tree_util.tree_map(jax.numpy.asarray, params))
-    trainer.commit()
     log.info("warm start from %s: %d of %d entities and %d of %d relations carried over", path, kept,
              sum(t.count for t in layout.types), int((rel >= 0).sum()), ds.num_relations)
+    return state._replace(params=jax.tree_util.tree_map(jax.numpy.asarray, params))
