@@ -70,22 +70,18 @@ def cfg_of(overrides: list[str] | tuple[str, ...] = ()):
 
 # ---------------------------------------------------------------- models and trainers
 MODEL_DEFAULTS: dict[str, Any] = dict(
-    dimension=4, operator_of_relation=["none"], relation_types=np.zeros((1, 2)), relation_weight=None,
-    num_types=1, comparator="dot", bias=False, loss="ranking", margin=0.1, regularizer="n3",
-    regularization_coef=0.0, reciprocal=False, global_emb=False, max_norm=None, init_scale=1.0,
+    dimension=4, operator_of_relation=["none"], relation_types=np.zeros((1, 2)), num_types=1,
+    comparator="dot", loss="ranking", margin=0.1,
 )
 
 
 def model_of(**overrides):
-    """A Model with MODEL_DEFAULTS (d=4, one relation with no operator, one type, dot, ranking, no
-    regularization) and the overrides; relation_weight defaults to ones per relation."""
+    """A Model of a ModelSpec with MODEL_DEFAULTS (d=4, one relation with no operator, one type,
+    dot, ranking, no regularization; relation weights 1) and the overrides."""
     import models  # noqa: F401  (registers the built-in operators, comparators, losses)
-    from jgraph.core.model import Model
+    from jgraph.core.model import Model, ModelSpec
 
-    kw = {**MODEL_DEFAULTS, **overrides}
-    if kw["relation_weight"] is None:
-        kw["relation_weight"] = np.ones(len(kw["operator_of_relation"]))
-    return Model(**kw)
+    return Model(ModelSpec(**{**MODEL_DEFAULTS, **overrides}))
 
 
 def trainer_of(cfg, store: Any = None):
@@ -260,3 +256,12 @@ def numpy_filtered_mrr(export_dir: Path, edges: dict[str, tuple[np.ndarray, ...]
                 rank = 1 + np.sum((s > pos) & ~drop) + 0.5 * np.sum((s == pos) & ~drop)
                 rr.append(1.0 / rank)
     return float(np.mean(rr))
+
+
+C0, C1 = (31, 119, 180), (255, 127, 14)  # matplotlib's first two cycle colours (blue, orange)
+
+
+def color_share(px: np.ndarray, rgb: tuple[int, int, int], tol: int = 12) -> float:
+    """The share of a decoded PNG's pixels within `tol` (per channel, 0-255) of the colour `rgb`."""
+    got = np.round(px[..., :3] * 255).astype(np.int32)
+    return float((np.abs(got - np.asarray(rgb)) <= tol).all(-1).mean())
