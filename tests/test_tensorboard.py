@@ -41,9 +41,16 @@ def test_run_writes_epochs_and_final_evaluation(tmp_path):
     assert "test/filtered/count" not in scalars
 
 
-def test_off_by_default_and_disabled_log_writes_nothing(tmp_path):
-    run(cfg_of(["training.num_epochs=1", "eval.splits=[]"]), str(tmp_path))
-    assert not (tmp_path / "tensorboard").exists()
+def test_off_by_default_and_disabled_log_writes_nothing(tmp_path, monkeypatch):
+    run(cfg_of(["training.num_epochs=1", "eval.splits=[]"]), str(tmp_path / "run"))
+    assert not (tmp_path / "run" / "tensorboard").exists()
+    assert not list(tmp_path.rglob("events.out.tfevents*"))
+    # a disabled log takes every call and writes nowhere (tensorboardX's default is ./runs/)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     log = EventLog(None)
     log.epoch({"epoch": 1, "loss": 1.0})
+    log.evaluation({"test": {"filtered": {"avg": {"mrr": 0.5}}}}, 1)
     log.close()
+    assert list(cwd.rglob("*")) == []
