@@ -271,3 +271,15 @@ def test_config_keys_in_prose_exist():
                 if not schema_has(parts):
                     problems.append(f"{page.relative_to(ROOT)}: {token}")
     assert not problems, "config keys the schema does not have:\n  " + "\n  ".join(sorted(set(problems)))
+
+
+def test_every_preset_is_documented():
+    """docs/training.md's config tree names every preset of jgraph/conf/ (the README the recipes)."""
+    tree = (ROOT / "docs" / "training.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    groups = [g for g in sorted(CONF.iterdir()) if g.is_dir()]
+    missing = [f"docs/training.md: {g.name}/{p.stem}" for g in groups for p in sorted(g.rglob("*.yaml"))
+               if f"`{p.stem}`" not in tree]
+    missing += [f"README.md: experiment/{p.stem}" for p in sorted((CONF / "experiment").glob("*.yaml"))
+                if f"`{p.stem}`" not in readme]
+    assert not missing, "presets the docs do not name:\n  " + "\n  ".join(missing)
