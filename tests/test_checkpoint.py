@@ -152,3 +152,40 @@ def test_partitions_are_stored_with_the_mean_of_their_real_rows(tmp_path):
 def test_column_sum_is_the_float64_sum(n):
     x = np.random.default_rng(n).standard_normal((n, 7)).astype(np.float32) + 3.0
     np.testing.assert_allclose(column_sum(x), x.astype(np.float64).sum(0), rtol=1e-6, atol=1e-9)
+
+
+def test_a_failed_background_write_stops_the_commit(location, monkeypatch):
+    """A partition write that fails in the background: `done` still runs, commit re-raises its
+    error and switches nothing (same version, same manifest, the old rows readable, also by a
+    second store)."""
+    from jgraph.storage import checkpoint
+
+    store = CheckpointStore(location)
+    emb0, acc0 = rows(0)
+    store.write_partition("e", 0, emb0, acc0)
+    assert store.commit({"epoch": 1}) == 1
+    before = json.loads(json.dumps(store.manifest))
+
+    real = checkpoint.write_blocks
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint, "write_blocks", broken)
+    released = []
+    emb1, acc1 = rows(1)
+    fut = store.write_partition("e", 0, emb1, acc1, done=lambda: released.append(1))
+    with pytest.raises(OSError, match="disk full"):
+        fut.result()
+    assert released == [1]
+    with pytest.raises(OSError, match="disk full"):
+        store.commit({"epoch": 2})
+    assert store.version == 1 and store.manifest == before
+    if not location.startswith("memory://"):  # a second store sees the old version on disk
+        other = CheckpointStore(location)
+        assert other.version == 1 and other.manifest["progress"] == {"epoch": 1}
+        np.testing.assert_array_equal(other.read_partition("e", 0).result()[0], emb0)
+        other.close()
+    monkeypatch.setattr(checkpoint, "write_blocks", real)
+    with pytest.raises(OSError, match="disk full"):  # closing waits for the writes: same error
+        store.close()

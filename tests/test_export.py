@@ -48,7 +48,9 @@ def test_numpy_mrr_from_the_export_equals_the_evaluator(runs, tmp_path: Path, ki
     res = evaluate(str(run_dir), ["test"], ["filtered"], None, [])
     theirs = res["eval"]["test"]["filtered"]["avg"]["mrr"]
     assert mine == pytest.approx(theirs, abs=1e-4)
-    assert mine > 0
+    chance = json.loads((run_dir / "metrics.json").read_text())["chance_mrr"]
+    # the export of a model that learnt a little (2 epochs: 1.3x / 1.55x chance), not of noise
+    assert mine > 1.1 * chance, (mine, chance)
 
 
 def test_tsv_and_parquet_hold_the_npy_vectors_and_parameters(runs, tmp_path: Path) -> None:
@@ -110,4 +112,5 @@ def test_fb15k237_round_trip(data_root: Path, tmp_path: Path) -> None:
     mine = numpy_filtered_mrr(tmp_path / "npy", _edges(tmp_path / "run"))
     print(f"FB15k-237 filtered test MRR: evaluator {trained:.6f}, numpy from the export {mine:.6f}")
     assert mine == pytest.approx(trained, abs=1e-4)
-    assert trained > 0.15
+    # 14,541 candidates: chance is 0.00069, 3 epochs reach ~0.2-0.3 (the bar: 200x chance)
+    assert trained > 200 * metrics["chance_mrr"], (trained, metrics["chance_mrr"])

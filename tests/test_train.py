@@ -157,4 +157,5 @@ def test_real_data_umls(tmp_path, data_root):
                   "model.dimension=32", "training.num_epochs=10"])
     m = run(cfg, str(tmp_path))
     assert m["data"]["entities"]["entity"] == 135 and m["data"]["relations"] == 46
-    assert m["eval"]["test"]["filtered"]["avg"]["mrr"] > 0.3
+    # 135 candidates: chance 0.041; 10 epochs reach ~0.5-0.7 (the bar: 7x chance, about 0.3)
+    assert m["eval"]["test"]["filtered"]["avg"]["mrr"] > 7 * m["chance_mrr"]
