@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgraph.config import TrainConfig
-from jgraph.core.model import Model
+from jgraph.core.model import Model, ModelSpec
 from jgraph.core.negatives import entity_degrees
 from jgraph.core.optim import Schedule
 from jgraph.core.step import NegativeSpec, TrainState
@@ -66,19 +66,18 @@ def check_names(cfg: TrainConfig) -> None:
 
 
 def build_model(cfg: TrainConfig, ds: Dataset) -> Model:
+    """The run's scorer: each relation's operator and weight from `relations` (or the model's)."""
     listed = {r.name: r for r in cfg.relations}
-    ops = _relation_operators(cfg, ds)
     weights = [listed[n].weight if n in listed else 1.0 for n in ds.relation_names]
     m = cfg.model
-    return Model(
-        dimension=m.dimension, operator_of_relation=ops, relation_types=ds.relation_types,
-        relation_weight=np.array(weights, np.float32), num_types=len(ds.entity_types),
-        comparator=m.comparator, bias=m.bias, loss=cfg.loss.name, margin=cfg.loss.margin,
-        regularizer=m.regularizer, regularization_coef=m.regularization_coef,
+    return Model(ModelSpec(
+        dimension=m.dimension, operator_of_relation=_relation_operators(cfg, ds),
+        relation_types=ds.relation_types, relation_weight=np.array(weights, np.float32),
+        num_types=len(ds.entity_types), comparator=m.comparator, bias=m.bias, loss=cfg.loss.name,
+        margin=cfg.loss.margin, regularizer=m.regularizer, regularization_coef=m.regularization_coef,
         reciprocal=m.reciprocal, global_emb=m.global_emb, max_norm=m.max_norm,
-        init_scale=m.init_scale, compute_dtype=m.compute_dtype,
-        adversarial_temperature=cfg.loss.adversarial_temperature,
-    )
+        compute_dtype=m.compute_dtype, adversarial_temperature=cfg.loss.adversarial_temperature,
+    ))
 
 
 def training_degrees(cfg: TrainConfig, ds: Dataset) -> list[np.ndarray] | None:
@@ -157,6 +156,7 @@ def fingerprint(cfg: TrainConfig, ds: Dataset) -> dict[str, Any]:
         "relations": len(ds.relation_names), "seed": cfg.training.seed,
         "operators": _relation_operators(cfg, ds), "comparator": m.comparator, "bias": m.bias,
         "max_norm": m.max_norm, "loss": cfg.loss.name, "margin": cfg.loss.margin,
+        "adversarial_temperature": cfg.loss.adversarial_temperature,
     }
 
 

@@ -20,7 +20,7 @@ import pytest
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.config import EvalConfig, TrainConfig
 from jgraph.core.metrics import degree_ranks
-from jgraph.core.model import Model
+from jgraph.core.model import Model, ModelSpec
 from jgraph.data.dataset import Dataset, Edges, load_dataset
 from jgraph.ranking import full_ranking
 
@@ -48,10 +48,8 @@ def make_dataset(symmetric: bool) -> Dataset:
 
 
 def make_model() -> Model:
-    return Model(dimension=D, operator_of_relation=["none"] * 2, relation_types=np.zeros((2, 2), np.int32),
-                 relation_weight=np.ones(2), num_types=1, comparator="dot", bias=False, loss="softmax",
-                 margin=0.1, regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False,
-                 max_norm=None, init_scale=1.0)
+    return Model(ModelSpec(dimension=D, operator_of_relation=["none"] * 2,
+                           relation_types=np.zeros((2, 2), np.int32), loss="softmax"))
 
 
 def make_emb(seed: int = 0) -> np.ndarray:

@@ -17,7 +17,7 @@ import pytest
 from helpers import model_of
 
 import models  # noqa: F401  (registers the built-in scorers)
-from jgraph.core.model import Batch, Model, SideScores
+from jgraph.core.model import Batch, Model, ModelSpec, SideScores
 from jgraph.core.scorer import LOSSES, REGULARIZERS, adversarial_weights, loss_function
 
 LN2, LN3 = math.log(2.0), math.log(3.0)
@@ -246,12 +246,8 @@ def test_softmax_has_no_self_adversarial_form():
 def test_model_uses_the_self_adversarial_loss():
     """Model(adversarial_temperature=1) sums the self-adversarial ranking loss of both sides:
     2 x (1 + 3/4 ln3) x relation weight 2."""
-    model = Model(
-        dimension=4, operator_of_relation=["none"], relation_types=np.zeros((1, 2)),
-        relation_weight=np.array([2.0]), num_types=1, comparator="dot", bias=False, loss="ranking",
-        margin=1.0, regularizer="n3", regularization_coef=0.0, reciprocal=False, global_emb=False,
-        max_norm=None, init_scale=1.0, adversarial_temperature=1.0,
-    )
+    model = Model(ModelSpec(dimension=4, operator_of_relation=["none"], relation_types=np.zeros((1, 2)),
+                            relation_weight=np.array([2.0]), margin=1.0, adversarial_temperature=1.0))
     batch = Batch(jnp.asarray([[0]]), jnp.asarray([[1]]), jnp.asarray([[0]]), jnp.asarray([[1.0]]))
     side = SideScores(jnp.zeros((1, 1)), jnp.asarray([[[0.0, LN3, 40.0]]]),
                       jnp.asarray([[[True, True, False]]]))

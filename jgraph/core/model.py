@@ -12,6 +12,7 @@ D dimension, R relations, T entity types, K rows in the working table.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -66,6 +67,28 @@ def _pab_bwd(p, _, g):
 positives_and_block.defvjp(_pab_fwd, _pab_bwd)
 
 
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """What a Model is resolved from (assembly.build_model makes one from a run's config)."""
+
+    dimension: int
+    operator_of_relation: list[str]  # registry name per relation id
+    relation_types: np.ndarray  # int [R, 2]: entity type of (lhs, rhs)
+    relation_weight: np.ndarray | None = None  # float [R]; None: 1 for every relation
+    num_types: int = 1
+    comparator: str = "dot"
+    bias: bool = False
+    loss: str = "ranking"
+    margin: float = 0.1
+    regularizer: str = "n3"
+    regularization_coef: float = 0.0
+    reciprocal: bool = False
+    global_emb: bool = False
+    max_norm: float | None = None
+    compute_dtype: str = "float32"
+    adversarial_temperature: float = 0.0  # > 0: self-adversarial negatives (scorer.loss_function)
+
+
 class Model:
     """The scorer of a run, resolved from names: operators, comparator, loss, regularizer.
 
@@ -73,49 +96,29 @@ class Model:
     in as a pytree: {"rhs": {kind: params}, "lhs": {kind: params} (reciprocal), "global": [T, D]}.
     """
 
-    def __init__(
-        self,
-        *,
-        dimension: int,
-        operator_of_relation: list[str],  # registry name per relation id
-        relation_types: np.ndarray,  # int [R, 2]: entity type of (lhs, rhs)
-        relation_weight: np.ndarray,  # float [R]
-        num_types: int,
-        comparator: str,
-        bias: bool,
-        loss: str,
-        margin: float,
-        regularizer: str,
-        regularization_coef: float,
-        reciprocal: bool,
-        global_emb: bool,
-        max_norm: float | None,
-        init_scale: float,
-        compute_dtype: str = "float32",
-        adversarial_temperature: float = 0.0,  # > 0: self-adversarial negatives (scorer.loss_function)
-    ) -> None:
-        self.dimension = dimension
-        self.kinds = sorted(set(operator_of_relation))
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        ops = list(spec.operator_of_relation)
+        self.dimension = spec.dimension
+        self.kinds = sorted(set(ops))
         self.operators: dict[str, Operator] = {k: OPERATORS.get(k) for k in self.kinds}
-        self.kind_of_relation = np.array(
-            [self.kinds.index(k) for k in operator_of_relation], np.int32
-        )
-        self.num_relations = len(operator_of_relation)
-        self.relation_types = np.asarray(relation_types, np.int32).reshape(-1, 2)
-        self.relation_weight = np.asarray(relation_weight, np.float32)
-        self.num_types = num_types
-        self.comparator = comparator_for(comparator, bias)
-        self.loss_fn = loss_function(loss, adversarial_temperature)
-        self.margin = float(margin)
-        self.reg_fn = REGULARIZERS.get(regularizer).fn if regularization_coef else None
-        self.reg_coef = float(regularization_coef)
-        self.reciprocal = reciprocal
-        self.global_emb = global_emb
-        self.max_norm = max_norm
-        self.init_scale = init_scale
+        self.kind_of_relation = np.array([self.kinds.index(k) for k in ops], np.int32)
+        self.num_relations = len(ops)
+        self.relation_types = np.asarray(spec.relation_types, np.int32).reshape(-1, 2)
+        weight = np.ones(len(ops)) if spec.relation_weight is None else spec.relation_weight
+        self.relation_weight = np.asarray(weight, np.float32)
+        self.num_types = spec.num_types
+        self.comparator = comparator_for(spec.comparator, spec.bias)
+        self.loss_fn = loss_function(spec.loss, spec.adversarial_temperature)
+        self.margin = float(spec.margin)
+        self.reg_fn = REGULARIZERS.get(spec.regularizer).fn if spec.regularization_coef else None
+        self.reg_coef = float(spec.regularization_coef)
+        self.reciprocal = spec.reciprocal
+        self.global_emb = spec.global_emb
+        self.max_norm = spec.max_norm
         # training's negative scores: products in bfloat16, sums in float32 (scorer.neg_dot);
         # None: float32
-        self.compute_dtype = jnp.bfloat16 if compute_dtype == "bfloat16" else None
+        self.compute_dtype = jnp.bfloat16 if spec.compute_dtype == "bfloat16" else None
         self.complex = any(op.complex for op in self.operators.values())
         if len(self.kinds) > 1 and self.complex:
             raise ValueError("complex_diagonal cannot be mixed with other operators in one run")
