@@ -27,3 +27,20 @@ def tiny_runs_root(tmp_path_factory) -> Path:
 def run_dir(tiny_runs_root) -> Path:
     """The tiny reciprocal ComplEx run over 2 partitions (read only: export, predict, neighbours)."""
     return tiny_run(tiny_runs_root, parts=2)
+
+
+# Modules whose tests train runs, start processes or build wheels, without a module-level
+# `pytestmark = pytest.mark.integration` of their own: marked here so the quick tier
+# (pytest -m "not slow and not integration") leaves them out. A new end-to-end module: mark it
+# itself (preferred) or add it here.
+INTEGRATION_MODULES = {
+    "test_api", "test_checkpoint_processes", "test_cli_errors", "test_cluster_faults", "test_early_stop",
+    "test_eval_report", "test_import_pbg", "test_readout", "test_train_guards", "test_wheel",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.stem in INTEGRATION_MODULES:
+            item.add_marker(pytest.mark.integration)
