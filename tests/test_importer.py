@@ -349,3 +349,22 @@ def test_readahead_yields_in_order_and_hands_errors_over() -> None:
         for x in readahead(items(), depth=2):
             got.append(x)
     assert got == list(range(5))
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"train": []}, "--train: at least one file"),
+    ({"valid": ["V"], "valid_fraction": 0.1}, "not both"),
+    ({"test": ["V"], "test_fraction": 0.1}, "not both"),
+    ({"valid_fraction": 0.5, "test_fraction": 0.5}, "must be < 1"),
+    ({"valid": ["missing.tsv"]}, "missing.tsv: no such file"),
+])
+def test_argument_errors_stop_before_anything_is_written(tmp_path: Path, kw: dict, message: str) -> None:
+    """Each bad combination of arguments is a DataError naming it, raised before the output
+    folder (or its staging folder) exists."""
+    train = _write(tmp_path / "train.tsv", _graph(np.random.default_rng(0), 50))
+    kw = {k: [str(train) if f == "V" else str(tmp_path / f) for f in v] if k in ("valid", "test") else v
+          for k, v in kw.items()}
+    spec = ImportSpec(out=str(tmp_path / "out"), **{"train": [str(train)], **kw})
+    with pytest.raises(DataError, match=message):
+        run_import(spec, log=lambda m: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.tsv"]
