@@ -38,7 +38,7 @@ def test_suite_rows_reach_the_csv(tmp_path):
         assert r["pbg_edges_per_s"] == str(suite.ROWS[r["row"]][5])
         # the row-bound share: edges/s x ns per row x rows touched per edge (50 uniform negatives)
         want = float(r["edges_per_s"]) * float(r["row_ns"]) * suite.rows_per_edge(50) / 1e9
-        assert float(r["row_bound_share"]) == pytest.approx(want, abs=2e-3), (r, want)
+        assert float(r["row_bound_share"]) == pytest.approx(want, rel=0.02, abs=6e-4), (r, want)
 
 
 def test_rows_per_edge():
