@@ -218,6 +218,7 @@ def test_assign_rounds_matches_the_round_by_round_rescan(order, size, parts):
         assert assign_rounds(buckets, size, _uses(two)) == want
 
 
+@pytest.mark.integration  # ~40 s of scheduling at scale: outside the quick tier
 def test_assign_rounds_takes_time_linear_in_the_buckets():
     """One process: as long as listing the rounds (P=1024: a million buckets, about 0.1 s when the
     machine is idle; the rescan never finished); several: linear, not quadratic, in the buckets."""
