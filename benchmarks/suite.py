@@ -117,12 +117,14 @@ def row_config(dim: int, op: str, loss: str, uniform: int, parts: int,
                compute_dtype: str = "float32", embedding_dtype: str = "float32",
                batch_size: int = 1000) -> TrainConfig:
     """A suite row's training config: dot comparator, batch 1000 (or `batch_size`), chunks of 50
-    (50 batch negatives), `uniform` uniform negatives, one epoch, nothing saved."""
+    (50 batch negatives), `uniform` uniform negatives, no self-negative (as PBG), one epoch,
+    nothing saved."""
     cfg = TrainConfig()
     cfg.model.dimension, cfg.model.operator, cfg.model.comparator = dim, op, "dot"
     cfg.model.compute_dtype, cfg.model.embedding_dtype = compute_dtype, embedding_dtype
     cfg.loss.name = loss
     cfg.negatives.num_batch_negs, cfg.negatives.num_uniform_negs = 50, uniform
+    cfg.negatives.self_negative = False  # PBG has no such negative: the same work on both sides
     cfg.training.batch_size, cfg.training.num_epochs = batch_size, 1
     cfg.entities["entity"].num_partitions = parts
     cfg.storage.save = False
