@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from jgraph.lab.runs import data_env, experiment_parser, launch, relative_to, run_plan, run_report
+from jgraph.lab.runs import data_env, experiment_parser, relative_to, run_plan, run_report, timed_command
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     env = data_env(REPO)
     labels = str(Path(env.get("JGRAPH_DATA", "data")) / "BlogCatalog" / "groups.tsv.gz")
     if a.fresh or a.dry_run or not (REPO / run_dir / "node_classification.json").is_file():
-        launch(classify_args(run_dir, labels, a.repeats), run_dir, env, cwd=REPO,
+        timed_command(classify_args(run_dir, labels, a.repeats), run_dir, env, cwd=REPO,
                info_name="classify_info.json", dry_run=a.dry_run)
     if a.dry_run:
         return 0

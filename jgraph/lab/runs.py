@@ -1,8 +1,8 @@
-"""Finished runs on disk: find them, read them, look up a metric, and launch one with provenance.
+"""Finished runs on disk: find them, read them, look up a metric, and run one with provenance.
 
 A run directory (what `python -m jgraph.train` leaves) holds `metrics.json` (final evaluation,
 config, history), `metrics.jsonl` (one line per epoch), `.hydra/overrides.yaml` (the command-line
-overrides) and, when the run was started by `launch` (the experiments' run scripts),
+overrides) and, when the run was started by `timed_command` (the experiments' run scripts),
 `run_info.json` (the exact command, its wall time, the machine). Used by `jgraph.lab.sweep_summary`,
 `jgraph.lab.plot` and `experiments/*/report.py`. Imports no jax.
 
@@ -165,7 +165,7 @@ def data_env(repo: str | Path) -> dict[str, str]:
     return {}
 
 
-def launch(args: list[str], run_dir: str | Path, env: dict[str, str] | None = None,
+def timed_command(args: list[str], run_dir: str | Path, env: dict[str, str] | None = None,
            overrides: list[str] | None = None, cwd: str | Path | None = None,
            info_name: str = "run_info.json", dry_run: bool = False) -> dict[str, Any]:
     """Run `args` (a command list, usually from `train_args`) in `cwd`, timing it, and write
@@ -210,8 +210,8 @@ def run_plan(plan: list[tuple[str, list[str], Path]], repo: str | Path, dry_run:
             continue
         if fresh and full.exists() and not dry_run:
             shutil.rmtree(full)
-        infos.append(launch(train_args(overrides, run_dir, multirun), run_dir, env, overrides, cwd=repo,
-                            dry_run=dry_run))
+        infos.append(timed_command(train_args(overrides, run_dir, multirun), run_dir, env, overrides,
+                                   cwd=repo, dry_run=dry_run))
     return infos
 
 
