@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """PBG 1.0.0 trained on FB15k-237, imported with `jgraph import-pbg`, checked three ways.
 
-    python experiments/pbg_import/run.py --pbg-python /tmp/pbgvenv/bin/python             # P = 1
-    python experiments/pbg_import/run.py --pbg-python /tmp/pbgvenv/bin/python --parts 2   # P = 2
+    python experiments/pbg_import/check.py --pbg-python /tmp/pbgvenv/bin/python             # P = 1
+    python experiments/pbg_import/check.py --pbg-python /tmp/pbgvenv/bin/python --parts 2   # P = 2
 
 1. PBG (its own venv; pbg_side.py) converts FB15k-237 with its importer and trains with its FB15k
    settings (ComplEx: complex_diagonal, dynamic relations, dot, d=400, softmax, 50 batch + 1000
