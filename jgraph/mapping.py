@@ -144,12 +144,7 @@ def _put(location: str, key: str, data: bytes) -> None:
     if kv.is_local(url):
         path = os.path.join(kv.local_path(url), key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        kv.write_atomic(path, data)
         return
     import tensorstore as ts
 

@@ -134,6 +134,8 @@ def check_overrides(args: list[str]) -> list[str]:
 def check_options(module: str, args: list[str]) -> list[str]:
     spec = importlib.util.find_spec(module)
     source = Path(spec.origin).read_text()
+    if "run_arguments(p)" in source:  # the options every run-opening command shares (cli/main.py)
+        source += Path(importlib.util.find_spec("jgraph.cli.main").origin).read_text()
     return [f"{module} has no option {a}" for a in args
             if a.startswith("--") and len(a) > 2 and f'"{a.split("=")[0]}"' not in source]
 

@@ -16,7 +16,7 @@ import logging
 import sys
 import time
 
-from jgraph.cli.main import command_parser, run_command
+from jgraph.cli.main import command_parser, run_arguments, run_command
 from jgraph.config import EvalConfig
 
 log = logging.getLogger("jgraph")
@@ -59,16 +59,12 @@ def evaluate(path: str, splits: list[str], protocols: list[str], max_edges: int 
 
 def main(argv: list[str] | None = None) -> int:
     p = command_parser("python -m jgraph.cli.evaluate", __doc__)
-    p.add_argument("run", help="run directory or checkpoint location")
+    run_arguments(p)
     p.add_argument("--split", nargs="+", default=["test"])
     p.add_argument("--protocol", nargs="+", default=["filtered", "raw"],
                    choices=["filtered", "raw", "sampled"])
     p.add_argument("--max-edges", type=int, default=None, help="evaluate a random subset")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="config overrides, e.g. data.root=/data eval.ties=pessimistic")
     p.add_argument("--out", default=None, help="JSON output (default RUN/eval_<splits>.json)")
-    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
-                   help="import this plugin module the run names (only the installed `models` otherwise)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("jax").setLevel(logging.WARNING)

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from jgraph.cli.main import command_parser, run_command
+from jgraph.cli.main import command_parser, run_arguments, run_command
 from jgraph.errors import OptionError
 from jgraph.trained import OpenRun, open_run
 
@@ -164,12 +164,9 @@ def export(path: str, fmt: str, out: str, overrides: list[str] | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     p = command_parser("python -m jgraph.cli.export", __doc__)
-    p.add_argument("run", help="run directory or checkpoint location")
+    run_arguments(p)
     p.add_argument("--format", default="tsv", choices=FORMATS)
     p.add_argument("--out", required=True, help="folder to write")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
-    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
-                   help="import this plugin module the run names (only the installed `models` otherwise)")
     a = p.parse_args(argv)
     man = export(a.run, a.format, a.out, a.set, a.allow_plugin)
     n = sum(v["count"] for v in man["entity_types"].values())

@@ -49,6 +49,15 @@ def command_parser(prog: str, description: str | None) -> CommandParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def run_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of every command that opens a trained run: the run, --set, --allow-plugin."""
+    p.add_argument("run", help="run directory or checkpoint location")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. data.root=/data eval.ties=pessimistic")
+    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                   help="import this plugin module the run names (only the installed `models` otherwise)")
+
+
 def one_line(e: BaseException) -> str:
     """The message of a user error as one line (an OSError names its file)."""
     if isinstance(e, OSError) and e.filename is not None and e.strerror:

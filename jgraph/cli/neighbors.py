@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgraph.cli.export import effective_rows
-from jgraph.cli.main import command_parser, run_command
+from jgraph.cli.main import command_parser, run_arguments, run_command
 from jgraph.cli.predict import UnknownName, entity_label, find_id, positive_k
 from jgraph.core.scorer import float32_matmuls
 from jgraph.errors import OptionError
@@ -121,15 +121,12 @@ def _row(run: OpenRun, t: int, eid: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     p = command_parser("python -m jgraph.cli.neighbors", __doc__)
-    p.add_argument("run", help="run directory or checkpoint location")
+    run_arguments(p)
     p.add_argument("--entity", required=True)
     p.add_argument("--type", default=None, help="entity type (default: the first that has the name)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--ann", default=None, choices=["usearch"], help="approximate search (optional extra)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
-    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
-                   help="import this plugin module the run names (only the installed `models` otherwise)")
     a = p.parse_args(argv)
     positive_k(a.k)
     run = open_run(a.run, a.set, a.allow_plugin)

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jgraph.cli.main import command_parser, run_command
+from jgraph.cli.main import command_parser, run_arguments, run_command
 from jgraph.core.scorer import float32_matmuls
 from jgraph.errors import OptionError, UserError
 from jgraph.trained import OpenRun, open_run
@@ -172,7 +172,7 @@ def predict(run: OpenRun, relation: str, head: str | None = None, tail: str | No
 
 def main(argv: list[str] | None = None) -> int:
     p = command_parser("python -m jgraph.cli.predict", __doc__)
-    p.add_argument("run", help="run directory or checkpoint location")
+    run_arguments(p)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--head", help="rank tails of (HEAD, RELATION, ?)")
     g.add_argument("--tail", help="rank heads of (?, RELATION, TAIL)")
@@ -180,9 +180,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--filtered", action="store_true", help="leave out answers known from the data")
     p.add_argument("--json", action="store_true", help="print JSON lines")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
-    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
-                   help="import this plugin module the run names (only the installed `models` otherwise)")
     a = p.parse_args(argv)
     positive_k(a.k)
     run = open_run(a.run, a.set, a.allow_plugin)

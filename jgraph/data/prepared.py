@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,9 @@ from jgraph.data.graph import Dataset, Edges
 from jgraph.errors import DataError
 from jgraph.storage import kv
 from jgraph.storage.edges import BucketWriter
+
+if TYPE_CHECKING:
+    from jgraph.plan.partition import PartitionLayout
 
 META = "dataset.json"
 SPLIT_FIELDS = (("lhs", "int64"), ("rhs", "int64"), ("rel", "int32"), ("weight", "float32"))
@@ -179,14 +182,21 @@ def train_edges(ds: Dataset) -> Edges:
                 lhs_off, rhs_off, rel, w = store.edges((i, j))
                 ids = []
                 for side, off, part in ((0, lhs_off, i), (1, rhs_off, j)):
-                    out = np.empty(len(off), np.int64)
-                    types = ds.relation_types[rel, side]
-                    for t in np.unique(types):
-                        tp = layout.types[t]
-                        m = types == t
-                        out[m] = tp.members[part if tp.num_partitions > 1 else 0][off[m]]
-                    ids.append(out)
+                    ids.append(bucket_entity_ids(ds, layout, part, off, rel, side))
                 parts.append(Edges(ids[0], ids[1], rel, w))
     finally:
         store.close()
     return Edges.concat(parts)
+
+
+def bucket_entity_ids(ds: Dataset, layout: PartitionLayout, part: int, off: np.ndarray,
+                      rel: np.ndarray, side: int) -> np.ndarray:
+    """Entity ids [E] of a bucket's partition-local offsets `off` [E] on one side (0: lhs, 1:
+    rhs) of partition `part`, the edges' relations `rel` [E] giving each one's entity type."""
+    out = np.empty(len(off), np.int64)
+    types = ds.relation_types[rel, side]
+    for t in np.unique(types):
+        tp = layout.types[t]
+        m = types == t
+        out[m] = tp.members[part if tp.num_partitions > 1 else 0][off[m]]
+    return out

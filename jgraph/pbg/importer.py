@@ -26,6 +26,7 @@ from jgraph.assembly import INSTALLED_PLUGINS, build_model, fingerprint, load_pl
 from jgraph.config import TrainConfig, to_config, validate
 from jgraph.core.step import init_state
 from jgraph.data.graph import Dataset, Edges
+from jgraph.data.prepared import bucket_entity_ids
 from jgraph.mapping import keep_mapping
 from jgraph.pbg import checkpoint as files
 from jgraph.pbg.config import PbgError, check_importable, option, read_config, to_jgraph
@@ -275,7 +276,8 @@ def _write_edges(location: Path, ds: Dataset, layout: PartitionLayout,
                 w.train.write(b, lhs, rhs, rel, wt if has_w == {True} else None)
             counts[name] = sum(len(e[0]) for _, e in buckets[name])
             continue
-        pieces = [Edges(_ids(ds, layout, b[0], lhs, rel, 0), _ids(ds, layout, b[1], rhs, rel, 1), rel, wt)
+        pieces = [Edges(bucket_entity_ids(ds, layout, b[0], lhs, rel, 0),
+                        bucket_entity_ids(ds, layout, b[1], rhs, rel, 1), rel, wt)
                   for b, (lhs, rhs, rel, wt) in buckets[name]]
         edges = Edges.concat(pieces) if pieces else Edges(np.zeros(0, np.int64), np.zeros(0, np.int64),
                                                           np.zeros(0, np.int32))
@@ -286,18 +288,6 @@ def _write_edges(location: Path, ds: Dataset, layout: PartitionLayout,
             w.write_names(t, ds.entity_names[t])
     w.finish()
     return counts
-
-
-def _ids(ds: Dataset, layout: PartitionLayout, part: int, off: np.ndarray, rel: np.ndarray,
-         side: int) -> np.ndarray:
-    """Entity ids of partition-local offsets on one side of a bucket."""
-    out = np.empty(len(off), np.int64)
-    types = ds.relation_types[rel, side]
-    for t in np.unique(types):
-        tp = layout.types[t]
-        m = types == t
-        out[m] = tp.members[part if tp.num_partitions > 1 else 0][off[m]]
-    return out
 
 
 def _check_offsets(path: Path, ds: Dataset, layout: PartitionLayout, bucket: tuple[int, int],

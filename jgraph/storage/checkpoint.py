@@ -114,13 +114,7 @@ class CheckpointStore:
         if kv.is_local(self.url):
             path = os.path.join(kv.local_path(self.url), key)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp.{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)  # the atomic switch
-            kv.fsync_path(os.path.dirname(path))
+            kv.write_atomic(path, data)  # the atomic switch
         else:
             self.kv.write(key, data).result()
 
