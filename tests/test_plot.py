@@ -50,7 +50,7 @@ def test_plot_several_runs_and_history_from_metrics_json(tmp_path):
 
 
 def test_plot_without_metrics_is_an_error(tmp_path, capsys):
-    assert main([str(tmp_path)]) == 1
+    assert main([str(tmp_path)]) == 2
     assert "no metrics.jsonl" in capsys.readouterr().err
 
 

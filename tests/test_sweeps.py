@@ -111,7 +111,7 @@ def test_summary_lower_is_better_metric_and_optuna_verdict(sweep, tmp_path):
 
 
 def test_summary_of_an_empty_folder(tmp_path, capsys):
-    assert summary_main([str(tmp_path)]) == 1
+    assert summary_main([str(tmp_path)]) == 2
     assert "no runs" in capsys.readouterr().err
 
 

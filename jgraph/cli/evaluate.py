@@ -16,8 +16,9 @@ import logging
 import sys
 import time
 
-from jgraph.cli.main import command_parser, run_arguments, run_command
+from jgraph.cli.main import run_arguments, run_command
 from jgraph.config import EvalConfig
+from jgraph.errors import command_parser
 
 log = logging.getLogger("jgraph")
 

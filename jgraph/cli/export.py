@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from jgraph.cli.main import command_parser, run_arguments, run_command
-from jgraph.errors import OptionError
+from jgraph.cli.main import run_arguments, run_command
+from jgraph.errors import OptionError, command_parser
 from jgraph.trained import OpenRun, open_run
 
 FORMATS = ("tsv", "npy", "parquet")

@@ -11,10 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from jgraph.cli.main import command_parser, run_command
+from jgraph.cli.main import run_command
 from jgraph.config import DEFAULT_ENTITY_TYPE
 from jgraph.data.importer import ImportSpec, run_import
 from jgraph.data.importer import __doc__ as IMPORTER_DOC
+from jgraph.errors import command_parser
 
 
 def _parse_partitions(values: list[str]) -> dict[str, int]:

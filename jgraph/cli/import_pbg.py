@@ -18,7 +18,8 @@ import json
 import logging
 import sys
 
-from jgraph.cli.main import command_parser, run_command
+from jgraph.cli.main import run_command
+from jgraph.errors import command_parser
 
 
 def main(argv: list[str] | None = None) -> int:

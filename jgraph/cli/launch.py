@@ -23,7 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-from jgraph.cli.main import command_parser, run_command
+from jgraph.cli.main import run_command
+from jgraph.errors import command_parser
 
 
 def free_port() -> int:

@@ -37,18 +37,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class CommandParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line on stderr (exit status 2)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def command_parser(prog: str, description: str | None) -> CommandParser:
-    return CommandParser(prog=prog, description=description,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
 def run_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments of every command that opens a trained run: the run, --set, --allow-plugin."""
     p.add_argument("run", help="run directory or checkpoint location")

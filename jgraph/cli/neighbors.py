@@ -22,10 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgraph.cli.export import effective_rows
-from jgraph.cli.main import command_parser, run_arguments, run_command
+from jgraph.cli.main import run_arguments, run_command
 from jgraph.cli.predict import UnknownName, entity_label, find_id, positive_k
 from jgraph.core.scorer import float32_matmuls
-from jgraph.errors import OptionError
+from jgraph.errors import OptionError, command_parser
 from jgraph.trained import OpenRun, open_run
 
 ANN_METRICS = {"dot": "ip", "cos": "cos", "l2": "l2sq", "squared_l2": "l2sq"}

@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jgraph.cli.main import command_parser, run_command
+from jgraph.cli.main import run_command
 from jgraph.core.scorer import float32_matmuls
-from jgraph.errors import DataError, OptionError
+from jgraph.errors import DataError, OptionError, command_parser
 
 DEFAULT_FRACTIONS = (0.1, 0.5, 0.9)
 _norm = getattr(optax.tree_utils, "tree_norm", None) or optax.tree_utils.tree_l2_norm

@@ -26,9 +26,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jgraph.cli.main import command_parser, run_arguments, run_command
+from jgraph.cli.main import run_arguments, run_command
 from jgraph.core.scorer import float32_matmuls
-from jgraph.errors import OptionError, UserError
+from jgraph.errors import OptionError, UserError, command_parser
 from jgraph.trained import OpenRun, open_run
 
 

@@ -18,7 +18,6 @@ pins a value you trust instead. A mismatch keeps nothing: the file is moved to `
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
@@ -33,6 +32,8 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from jgraph.errors import command_parser
 
 SPLITS = ("train", "valid", "test")
 RECORD = ".jgraph-downloads.json"
@@ -200,8 +201,7 @@ def download(name: str, root: str | None = None, url: str | None = None, sha256:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jgraph.data.download", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("python -m jgraph.data.download", __doc__)
     p.add_argument("name", choices=sorted(SOURCES))
     p.add_argument("--root", default=None, help="data root (default: $JGRAPH_DATA or ./data)")
     p.add_argument("--url", default=None, help="another location of the same file (mirror, file://)")

@@ -19,7 +19,6 @@ Parsing is pyarrow's streaming CSV reader and vectorised string kernels, no Pyth
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from jgraph.errors import command_parser
 
 NS = "<http://rdf.freebase.com/ns/"
 MID_CHARS = np.frombuffer(b"0123456789bcdfghjklmnpqrstvwxyz_", np.uint8)  # Freebase's base-32
@@ -184,8 +185,7 @@ def generate_dump(path: str, num_entities: int, num_edges: int, num_relations: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jgraph.data.freebase", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("python -m jgraph.data.freebase", __doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("convert", help="dump -> lhs/rel/rhs triples (TSV, .gz, or .parquet)")
     c.add_argument("dump")

@@ -12,11 +12,11 @@ history in metrics.json). Needs matplotlib: `pip install 'jgraph[plot]'`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
+from jgraph.errors import command_parser
 from jgraph.lab.runs import Run, metric_value, read_run
 
 # per-epoch keys that are bookkeeping, not quality
@@ -174,7 +174,7 @@ def _finals(run: Run) -> list[tuple[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m jgraph.lab.plot", description=__doc__.split("\n")[0])
+    ap = command_parser("python -m jgraph.lab.plot", __doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", help="run directories (holding metrics.jsonl or metrics.json)")
     ap.add_argument("--out", help="PNG to write (default: RUN_DIR/curves.png for one run, "
                                   "curves.png here for several)")
@@ -185,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     for p in a.runs:
         r = read_run(p)
         if not r.history:
-            print(f"{p}: no metrics.jsonl or metrics.json with a history", file=sys.stderr)
-            return 1
+            print(f"python -m jgraph.lab.plot: error: {p}: no metrics.jsonl or metrics.json with a history",
+                  file=sys.stderr)
+            return 2
         runs.append(r)
     out = a.out or (Path(a.runs[0]) / "curves.png" if len(a.runs) == 1 else Path("curves.png"))
     print(plot_runs(runs, out, a.label, a.title))

@@ -18,12 +18,12 @@ sampled — what `python -m jgraph.train` returns to a sweeper).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from jgraph.errors import command_parser
 from jgraph.lab.report import fmt, fmt_seconds, markdown_table, write_csv
 from jgraph.lab.runs import Run, find_runs, lower_is_better, metric_value, resolve_metric
 
@@ -235,8 +235,8 @@ def _optuna_best(sweep_dir: Path) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m jgraph.lab.sweep_summary",
-                                 description="Collect a sweep's runs into summary.csv/.md/.png.")
+    ap = command_parser("python -m jgraph.lab.sweep_summary",
+                        "Collect a sweep's runs into summary.csv/.md/.png.")
     ap.add_argument("sweep_dir")
     ap.add_argument("--metric", default="auto",
                     help="valid.filtered.mrr, test.sampled.hits@10, last.loss, train_seconds, ... "
@@ -247,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = summarize(a.sweep_dir, a.metric, a.out, plot=not a.no_plot)
     except FileNotFoundError as e:
-        print(e, file=sys.stderr)
-        return 1
+        print(f"python -m jgraph.lab.sweep_summary: error: {e}", file=sys.stderr)
+        return 2
     print(res["markdown"])
     print("wrote", ", ".join(str(p) for p in (res["csv"], res["md"], res["png"]) if p))
     return 0
