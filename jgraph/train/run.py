@@ -49,12 +49,17 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     out = Path(output_dir or tempfile.mkdtemp(prefix="jgraph-run-"))
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    ds = load_dataset(cfg)
+    ckpt = cfg.storage.checkpoint_dir or (str(out / "checkpoint") if cfg.storage.save else "memory://")
+    # locked before the data is read: a second writer fails at once, not after loading a large graph
+    store = CheckpointStore(ckpt, writer=cluster.primary)
+    try:
+        ds = load_dataset(cfg)
+    except BaseException:
+        store.close()  # lets go of the lock
+        raise
     sizes = ", ".join(f"{s} {len(e):,}" for s, e in ds.splits.items())
     ents = ", ".join(f"{t} {ds.num_entities(t):,}" for t in ds.entity_types)
     log.info("data %s: entities %s; %d relations; edges %s", ds.name, ents, ds.num_relations, sizes)
-    ckpt = cfg.storage.checkpoint_dir or (str(out / "checkpoint") if cfg.storage.save else "memory://")
-    store = CheckpointStore(ckpt, writer=cluster.primary)  # locks it; fails at once if in use
     if cluster.primary and not ckpt.startswith("memory://"):
         from jgraph.mapping import keep_mapping
 
