@@ -67,7 +67,7 @@ def name_batches(cfg: TrainConfig, ds: Dataset, entity_type: str) -> Iterator[pa
             return None
         source = pq.ParquetFile(path)
     else:
-        raw = _get(url, key)
+        raw = kv.read_object(kv.base_url(url), key)
         if raw is None:
             return None
         source = pq.ParquetFile(io.BytesIO(raw))
@@ -138,36 +138,9 @@ def content_hash(cfg: TrainConfig, ds: Dataset, sink=None) -> str:
     return _digest(ds, per_type)
 
 
-def _put(location: str, key: str, data: bytes) -> None:
-    """Write one object; on local disk through a temporary file renamed over it."""
-    url = kv.base_url(location)
-    if kv.is_local(url):
-        path = os.path.join(kv.local_path(url), key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        kv.write_atomic(path, data)
-        return
-    import tensorstore as ts
-
-    kv.open_kvstore(url, ts.Context()).write(key, data).result()
-
-
-def _get(location: str, key: str) -> bytes | None:
-    url = kv.base_url(location)
-    if kv.is_local(url):
-        path = os.path.join(kv.local_path(url), key)
-        if not os.path.isfile(path):
-            return None
-        with open(path, "rb") as f:
-            return f.read()
-    import tensorstore as ts
-
-    r = kv.open_kvstore(url, ts.Context()).read(key).result()
-    return r.value if r.state == "value" else None
-
-
 def read_mapping(location: str) -> dict | None:
     """The mapping.json of a checkpoint location, or None (a run from before mappings were kept)."""
-    raw = _get(location, MAPPING)
+    raw = kv.read_object(kv.base_url(location), MAPPING)
     if raw is None:
         return None
     try:
@@ -202,7 +175,7 @@ def keep_mapping(location: str, cfg: TrainConfig, ds: Dataset) -> str:
         "partitions": dict(ds.partitions) if ds.partitions else None,
         "partition_seed": ds.partition_seed,
     }
-    _put(location, MAPPING, json.dumps(mapping, indent=1).encode())
+    kv.write_object(kv.base_url(location), MAPPING, json.dumps(mapping, indent=1).encode())
     return digest
 
 
@@ -226,7 +199,7 @@ def _put_parquet(location: str, key: str, batches) -> None:
     with pq.ParquetWriter(buf, schema) as w:
         for b in batches:
             w.write_table(pa.table({"name": b.cast(pa.string())}, schema=schema))
-    _put(location, key, buf.getvalue())
+    kv.write_object(kv.base_url(location), key, buf.getvalue())
 
 
 def check_hash(kept: dict, digest: str, location: str) -> None:
@@ -245,7 +218,7 @@ def dataset_from_mapping(location: str, kept: dict) -> Dataset:
     for i, (t, named) in enumerate(zip(kept["entity_types"], kept["named"], strict=True)):
         names[t] = None
         if named:
-            raw = _get(location, f"names/{i}.parquet")
+            raw = kv.read_object(kv.base_url(location), f"names/{i}.parquet")
             if raw is None:
                 raise CheckpointError(f"{kv.base_url(location)}names/{i}.parquet: missing "
                                       f"(the names of {t!r} kept with the run)")

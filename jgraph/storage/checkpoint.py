@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 import time
 import weakref
@@ -111,12 +110,7 @@ class CheckpointStore:
 
     def _write_manifest(self, key: str, manifest: dict[str, Any]) -> None:
         data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
-        if kv.is_local(self.url):
-            path = os.path.join(kv.local_path(self.url), key)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            kv.write_atomic(path, data)  # the atomic switch
-        else:
-            self.kv.write(key, data).result()
+        kv.write_object(self.url, key, data, self.kv)  # the atomic switch
 
     # ------------------------------------------------------------------ tables
     def table_key(self, etype: str, part: int) -> str | None:

@@ -36,6 +36,29 @@ def local_path(url: str) -> str:
     return url[len("file://"):]
 
 
+def write_object(url: str, key: str, data: bytes, store: ts.KvStore | None = None) -> None:
+    """Write one whole object under a kvstore URL: on local disk all at once (`write_atomic`),
+    elsewhere through the kvstore (`store`, or one opened for the call)."""
+    if is_local(url):
+        path = os.path.join(local_path(url), key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_atomic(path, data)
+    else:
+        (store or open_kvstore(url, ts.Context())).write(key, data).result()
+
+
+def read_object(url: str, key: str) -> bytes | None:
+    """One whole object under a kvstore URL, or None if there is none."""
+    if is_local(url):
+        path = os.path.join(local_path(url), key)
+        if not os.path.isfile(path):
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+    r = open_kvstore(url, ts.Context()).read(key).result()
+    return r.value if r.state == "value" else None
+
+
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
     """Replace a local file by `data` all at once: written to a temporary file beside it, fsynced,
     renamed over it (a full disk or a kill leaves the old file, never a partial one)."""
