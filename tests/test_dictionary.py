@@ -65,3 +65,15 @@ def test_many_names_grow_the_table() -> None:
     again, new = d.encode(names.take(pa.array(np.arange(200_000)[::-1])))
     np.testing.assert_array_equal(again, np.arange(200_000)[::-1])
     assert new.size == 0
+
+
+def test_max_load_halves_the_table_for_the_same_ids() -> None:
+    names = pa.array([f"/m/0{i:06d}" for i in range(3000)])
+    half, dense = NameDictionary(16), NameDictionary(16, max_load=0.75)
+    ids_half, _ = half.encode(names)
+    ids_dense, new = dense.encode(names)
+    assert np.array_equal(ids_half, ids_dense) and len(new) == 3000
+    assert half.capacity == 8192 and dense.capacity == 4096  # 3000 > 4096 / 2, <= 4096 x 0.75
+    assert np.array_equal(dense.encode(names, add=False)[0], ids_half)
+    with pytest.raises(ValueError, match="max_load"):
+        NameDictionary(max_load=0.95)

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-fsync", action="store_true",
                    help="skip the final fsync (the rename still protects against an interrupted process, "
                    "not against an OS crash)")
+    p.add_argument("--dictionary-load", type=float, default=0.5,
+                   help="name dictionaries' max load before doubling (up to 0.875: less memory per name)")
     a = p.parse_args(argv)
     rel_types = {}
     if a.relation_types:
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         relation_min_count=a.relation_min_count, valid_fraction=a.valid_fraction,
         test_fraction=a.test_fraction, split_seed=a.split_seed, skip_bad=a.skip_bad,
         overwrite=a.overwrite, name=a.name, block_bytes=a.block_mb << 20, tmp_dir=a.tmp_dir,
-        sync=not a.no_fsync)
+        sync=not a.no_fsync, dictionary_load=a.dictionary_load)
     run_import(spec, log=lambda m: print(m, file=sys.stderr, flush=True))  # DataError: run_command
     return 0
 

@@ -178,10 +178,15 @@ def _pairs(keys: np.ndarray) -> np.ndarray:
 class NameDictionary:
     """Names -> ids 0, 1, ... in order of first appearance (see the module docstring)."""
 
-    def __init__(self, capacity: int = 1 << 16) -> None:
+    def __init__(self, capacity: int = 1 << 16, max_load: float = 0.5) -> None:
+        """max_load: the share of slots filled before the table doubles (0.5; up to 0.875 trades
+        a few more probes for half the memory: 86M names take 4.3 GB at 0.75, 8.6 GB at 0.5)."""
+        if not 0.1 <= max_load <= 0.875:
+            raise ValueError(f"max_load must be in [0.1, 0.875], got {max_load}")
         cap = 1 << max(int(capacity - 1).bit_length(), 4)
         self._table = np.zeros((cap, 4), np.uint64)  # per slot: k0, k1, id, 0; k1 == 0: empty
         self._size = 0
+        self.max_load = max_load
 
     def __len__(self) -> int:
         return self._size
@@ -219,8 +224,8 @@ class NameDictionary:
             _lookup_kernel(self._table, pairs, hashes, ids)
             return ids, np.zeros(0, np.int64)
         new, added, done = np.empty(n, np.int64), 0, 0
-        while done < n:  # below half load; at it, grow and go on
-            limit = min(self.capacity // 2, MAX_NAMES)
+        while done < n:  # below max_load; at it, grow and go on
+            limit = min(int(self.capacity * self.max_load), MAX_NAMES)
             self._size, step, k = _insert_kernel(self._table, self._size, limit, pairs[done:],
                                                  hashes[done:], ids[done:], new[added:])
             new[added : added + k] += done

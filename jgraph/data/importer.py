@@ -86,6 +86,7 @@ class ImportSpec:
     chunk_edges: int = 1 << 20  # edges per piece in passes 2-4
     tmp_dir: str | None = None  # spill files (default: inside the staging folder)
     sync: bool = True  # fsync the dataset's files once before it is published
+    dictionary_load: float = 0.5  # name dictionaries' max load (dictionary.NameDictionary)
 
 
 
@@ -117,7 +118,7 @@ class _Reading:
         row by row (head, tail, head, ...); new names are appended to the type's names file."""
         name = self.types[t]
         if name not in self.ents:
-            self.ents[name] = NameDictionary()
+            self.ents[name] = NameDictionary(max_load=self.spec.dictionary_load)
             schema = pa.schema([("name", pa.string())])
             self.names[name] = pa.ipc.new_stream(str(self.folder / f"names.{t}.arrow"), schema)
         if where is None:

@@ -90,63 +90,6 @@ def _affinity(n_lhs: int, n_rhs: int, gen: random.Random) -> list[Bucket]:
     return out
 
 
-def assign_rounds(order: list[Bucket], size: int, uses) -> list[list[Bucket | None]]:
-    """Rounds of at most `size` buckets that share no partition, taken greedily in `order`; each
-    round as a list of length `size` (None: that process idles), a bucket going to the process
-    whose previous bucket shares the most partitions with it (so it stays resident).
-
-    uses(bucket) -> set of (entity type, partition) the bucket needs (asked once per bucket).
-
-    "Greedily": round 1 takes, in order, every bucket that fits (room left, no partition taken);
-    round 2 does the same with the rest, and so on. That is first fit: each bucket, in order, joins
-    the first round with room and none of its partitions. It is found here by skip pointers (a
-    union-find over round numbers) past the full rounds and, per partition, past the rounds using
-    it: near-constant work per bucket where the round-by-round rescan was quadratic.
-    """
-    if size == 1:
-        return [[b] for b in order]
-    need = {b: frozenset(uses(b)) for b in order}
-    rounds: list[list[Bucket]] = []
-    full: dict[int, int] = {}  # skip pointers: round -> a later round to try instead
-    busy: dict = {}  # partition -> its own skip pointers over the rounds using it
-
-    def skip(ptr: dict[int, int], r: int) -> int:
-        root = r
-        while root in ptr:
-            root = ptr[root]
-        while r in ptr and ptr[r] != root:  # path compression
-            ptr[r], r = root, ptr[r]
-        return root
-
-    for b in order:
-        u = need[b]
-        ptrs = [busy.setdefault(p, {}) for p in u]
-        r = -1
-        nxt = 0
-        while nxt != r:  # until no structure moves it on
-            r = nxt
-            nxt = skip(full, r)
-            for ptr in ptrs:
-                nxt = skip(ptr, nxt)
-        if r == len(rounds):
-            rounds.append([])
-        rounds[r].append(b)
-        for ptr in ptrs:
-            ptr[r] = r + 1
-        if len(rounds[r]) == size:
-            full[r] = r + 1
-    out, prev = [], [None] * size
-    for rnd in rounds:
-        slots: list[Bucket | None] = [None] * size
-        for b in sorted(rnd, key=lambda b: -max(len(need[b] & need[p]) if p else 0 for p in prev)):
-            free = [r for r in range(size) if slots[r] is None]
-            r = max(free, key=lambda r: (len(need[b] & need[prev[r]]) if prev[r] else -1, -r))
-            slots[r] = b
-        out.append(slots)
-        prev = [s if s is not None else p for s, p in zip(slots, prev, strict=True)]
-    return out
-
-
 @dataclass
 class BucketedEdges:
     """Edges grouped by bucket, with partition-local offsets (pure numpy, in memory).
