@@ -81,11 +81,14 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> Model:
 
 
 def training_degrees(cfg: TrainConfig, ds: Dataset) -> list[np.ndarray] | None:
-    """negatives.degree_fraction: every entity's training degree, per type (None when off)."""
-    if not cfg.negatives.degree_fraction or cfg.negatives.all_negs:
+    """negatives.degree_fraction and logq_correction: every entity's training degree, per type
+    (None when both are off)."""
+    n = cfg.negatives
+    if not (n.degree_fraction or n.logq_correction) or n.all_negs:
         return None
     if "train" not in ds.splits:
-        raise ValueError("negatives.degree_fraction needs the training edges in memory (not a "
+        key = "degree_fraction" if n.degree_fraction else "logq_correction"
+        raise ValueError(f"negatives.{key} needs the training edges in memory (not a "
                          "prepared dataset)")
     tr = ds.splits["train"]
     return entity_degrees(tr.lhs, tr.rhs, tr.rel, ds.relation_types,
@@ -109,7 +112,8 @@ def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: i
     return NegativeSpec(num_uniform=nu, use_batch=nb > 0, all_negs=n.all_negs,
                         sides=(not n.disable_lhs_negs, not n.disable_rhs_negs),
                         both_partitions=n.uniform_from == "bucket", self_negative=n.self_negative,
-                        num_degree=round(nu * n.degree_fraction))
+                        num_degree=round(nu * n.degree_fraction),
+                        logq=n.logq_correction and not n.all_negs)
 
 
 def relation_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:

@@ -140,6 +140,11 @@ class NegativesConfig:
     #   (the tail as a head, the head as a tail, where the relation's two entity types are one;
     #   not where the positive is a self-loop): nothing else teaches a model that (h, r, h) is
     #   false, and ComplEx's Re<h, r, conj h> = sum r_re |h|^2 ranks h first (issue 30)
+    logq_correction: bool = False  # softmax only: each sampled negative's logit minus the log of
+    #   its expected count among its chunk's negatives (batch ones drawn in proportion to degree,
+    #   uniform ones 1/n, degree_fraction ones by degree): the sampled softmax then estimates the
+    #   full one instead of pushing popular entities down (Yi et al. 2019); needs the training
+    #   edges in memory (not a prepared dataset)
 
 
 @dataclass
@@ -351,6 +356,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
     if not n.all_negs and n.num_batch_negs == 0 and n.num_uniform_negs == 0:
         raise ConfigError("negatives: num_batch_negs and num_uniform_negs are both 0 (or set all_negs)")
+    if n.logq_correction and cfg.loss.name != "softmax":
+        raise ConfigError(f"negatives.logq_correction corrects a softmax's sampled negatives; "
+                          f"loss.name is {cfg.loss.name!r} (use loss=softmax)")
     if n.uniform_from not in ("side", "bucket"):
         raise ConfigError(f"negatives.uniform_from must be side or bucket, got {n.uniform_from!r}")
     if n.disable_lhs_negs and n.disable_rhs_negs:

@@ -118,3 +118,40 @@ def degree_rows(seed: Array, lo: Array, n: Array, cum: Array, num: int) -> Array
     a, _ = jax.lax.fori_loop(0, steps, halve, (a, b))
     uniform = uniform_rows(hash32(seed ^ jnp.uint32(0x5BD1E995)), lo, n, num)
     return jnp.where((total > 0)[:, None], a, uniform)
+
+
+def log_expected_counts(ids: Array, lo: Array, n: Array, cum: Array, num_batch: Array,
+                        num_uniform: int, num_degree: int, other: tuple[Array, Array] | None = None
+                        ) -> Array:
+    """The log-Q correction (negatives.logq_correction; Yi et al. 2019, "Sampling-bias-corrected
+    neural modeling for large corpus item recommendations"): the log of each candidate row's
+    expected number of occurrences among a positive's sampled negatives,
+      log( (num_batch + num_degree) deg(r) / total + (num_uniform - num_degree) / n ),
+    batch negatives (the chunk's other positives) being drawn in proportion to degree, as the
+    degree-based draws are (`degree_rows`), and the uniform draws 1/n. A softmax whose sampled
+    negatives' logits are lowered by it estimates the full softmax over the partition,
+    sum_r exp(s_r) ~ sum_j exp(s_j - log count_j); the positive, always present, is not corrected
+    ("Correcting the LogQ Correction: Revisiting Sampled Softmax for Large-Scale Retrieval").
+
+    ids int [C, N]: each chunk's candidate rows; lo, n int [C]: the side's partition region;
+    cum int32 [K + 1] (`degree_table`; a region of total degree 0 counts as uniform);
+    num_batch [C]: batch negatives per positive (the chunk's valid positives - 1; 0 without);
+    num_uniform: rows drawn per chunk, num_degree of them by degree; other: (lo_b, n_b) [C], the
+    second region of the uniform draws (negatives.uniform_from=bucket). -> float32 [C, N]."""
+    lo_, n_ = lo[:, None], n[:, None]
+    in_a = (ids >= lo_) & (ids < lo_ + n_)
+    safe = jnp.clip(ids, 0, cum.shape[0] - 1)
+    prev = jnp.where(ids > lo_, cum[jnp.maximum(safe - 1, 0)], 0)
+    deg = jnp.where(in_a, cum[safe] - prev, 0).astype(jnp.float32)
+    total = jnp.where(n > 0, cum[lo + jnp.maximum(n, 1) - 1], 0).astype(jnp.float32)[:, None]
+    q = jnp.where(total > 0, deg / jnp.maximum(total, 1.0),
+                  in_a / jnp.maximum(n_, 1).astype(jnp.float32))
+    nu = num_uniform - num_degree
+    if other is None:
+        uni = nu * in_a / jnp.maximum(n_, 1).astype(jnp.float32)
+    else:
+        lo_b, n_b = other[0][:, None], other[1][:, None]
+        in_b = (ids >= lo_b) & (ids < lo_b + n_b)
+        uni = nu * (in_a.astype(jnp.float32) + in_b) / jnp.maximum(n_ + n_b, 1).astype(jnp.float32)
+    count = (num_batch[:, None] + num_degree) * q + uni
+    return jnp.log(jnp.maximum(count, 1e-12))

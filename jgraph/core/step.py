@@ -27,6 +27,7 @@ from jgraph.core.hashrng import batch_seed, derive
 from jgraph.core.model import Batch, Layout, Model
 from jgraph.core.negatives import (
     degree_rows,
+    log_expected_counts,
     not_self_mask,
     region_mask,
     uniform_rows,
@@ -83,6 +84,8 @@ class NegativeSpec(NamedTuple):
     #                              negative (Model.score_blocks; all_negs has it among its rows)
     num_degree: int = 0  # of the num_uniform rows, this many drawn in proportion to degree from
     #                      the side's partition (negatives.degree_fraction; needs layout.deg)
+    logq: bool = False  # negatives.logq_correction: sampled negatives' scores lowered by the log of
+    #                     their expected count (`sampling_log_counts`; needs layout.deg)
 
 
 def init_state(model: Model, seed: int, rng_impl: str, relation_lr: float, eps: float) -> TrainState:
@@ -143,24 +146,57 @@ def compute_slices(num_chunks: int, groups: int) -> list[slice]:
 
 
 def batch_loss(model: Model, neg: NegativeSpec, params: dict, rows: Any, batch: Batch,
-               layout: Layout, num_rows: int, groups: int) -> tuple[Array, dict]:
+               layout: Layout, num_rows: int, groups: int, log_counts: tuple | None = None
+               ) -> tuple[Array, dict]:
     """Loss of a batch, computed as `groups` independent groups of chunks (`compute_slices`);
     negatives scored in model.compute_dtype (`scorer.negatives_in`).
 
     Chunks never interact, so the split changes no number; it gives XLA's CPU runtime independent
     subgraphs to run on different cores (small batched matmuls do not parallelise well inside
     one op). rows: sparse, one (lhs block, rhs block) pair per group (see `batch_scores`);
-    dense, the working table."""
+    dense, the working table. log_counts: `sampling_log_counts` of the batch (log-Q), or None."""
     total, stats = 0.0, None
     for h, sl in enumerate(compute_slices(batch.lhs.shape[0], groups)):
         sub = Batch(*(a[sl] for a in batch))
         with negatives_in(model.compute_dtype):
             sides = batch_scores(model, neg, params, rows if neg.all_negs else rows[h], sub,
                                  layout, num_rows)
+        if log_counts is not None:
+            sides = (*(_lowered(s, o[sl]) for s, o in zip(sides[:2], log_counts, strict=True)),
+                     sides[2])
         loss, st = model.loss(*sides, sub)
         total = total + loss
         stats = st if stats is None else {k: stats[k] + st[k] for k in st}
     return total, stats
+
+
+def sampling_log_counts(model: Model, neg: NegativeSpec, ids: tuple[Array, Array], batch: Batch,
+                        layout: Layout) -> tuple[Array, Array]:
+    """negatives.logq_correction: per side, the log of each sampled negative column's expected
+    count among its chunk's negatives (`negatives.log_expected_counts`): float32 [C, N_side], the
+    columns `Model.score_blocks` scores (batch negatives, then uniform ones). ids: `side_blocks`."""
+    lo_l, n_l, lo_r, n_r = _chunk_regions(model, batch, layout)
+    other = _chunk_regions(model, batch, layout, other=True) if neg.both_partitions else None
+    p = batch.lhs.shape[1]
+    nb = (jnp.sum(batch.lhs >= 0, axis=1) - 1).clip(0) if neg.use_batch else jnp.zeros(
+        batch.lhs.shape[:1], jnp.int32)
+    out = []
+    for side, (lo, n) in enumerate(((lo_l, n_l), (lo_r, n_r))):
+        u = _uniform_per_side(neg)[side]
+        out.append(log_expected_counts(
+            ids[side][:, (0 if neg.use_batch else p) : p + u], lo, n, layout.deg,
+            nb.astype(jnp.float32), u, min(neg.num_degree, u),
+            None if other is None else (other[2 * side], other[2 * side + 1])))
+    return out[0], out[1]
+
+
+def _lowered(s: Any, log_count: Array) -> Any:
+    """SideScores with its first N negative columns lowered by log_count [C, N] (a column after
+    them, the self-negative, is no draw and stays)."""
+    if s is None:
+        return None
+    pad = s.neg.shape[-1] - log_count.shape[-1]
+    return s._replace(neg=s.neg - jnp.pad(log_count, ((0, 0), (0, pad)))[:, None, :])
 
 
 def _ids(batch: Batch, lo_l: Array, lo_r: Array) -> tuple[Array, Array]:
@@ -264,6 +300,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             # [C, W, D] array XLA assembled the gradient in one slow loop over a select per
             # source (12% of a d=100 step); per block it is a dot output updated in place
             ids = side_blocks(neg, gather_ids(model, neg, batch, layout, seed))
+            log_counts = sampling_log_counts(model, neg, ids, batch, layout) if neg.logq else None
             pieces = [tuple(i[sl] for i in ids) for sl in compute_slices(ids[0].shape[0], groups)]
             flat = jnp.concatenate([i.ravel() for pair in pieces for i in pair])  # [M]
             dense = use_dense_update(row_update, flat.shape[0], num_rows)
@@ -272,7 +309,8 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                 pieces)
 
             def f(blocks, params):
-                return batch_loss(model, neg, params, blocks, batch, layout, num_rows, groups)
+                return batch_loss(model, neg, params, blocks, batch, layout, num_rows, groups,
+                                  log_counts)
 
             (total, stats), (g_blocks, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
                 blocks, state.params
