@@ -18,6 +18,7 @@ from jgraph.core.negatives import entity_degrees
 from jgraph.core.optim import Schedule
 from jgraph.core.step import NegativeSpec, TrainState
 from jgraph.data.dataset import Dataset
+from jgraph.data.features import entity_config, model_extras
 from jgraph.plan.partition import PartitionLayout
 
 
@@ -77,6 +78,7 @@ def build_model(cfg: TrainConfig, ds: Dataset) -> Model:
         margin=cfg.loss.margin, regularizer=m.regularizer, regularization_coef=m.regularization_coef,
         reciprocal=m.reciprocal, global_emb=m.global_emb, max_norm=m.max_norm,
         compute_dtype=m.compute_dtype, adversarial_temperature=cfg.loss.adversarial_temperature,
+        **model_extras(cfg, ds),  # featurized and frozen types (jgraph/data/features.py)
     ))
 
 
@@ -144,7 +146,7 @@ def compute_groups(cfg: TrainConfig) -> int:
 def partition_layout(cfg: TrainConfig, ds: Dataset) -> PartitionLayout:
     """Entity partitions of a run (a prepared dataset fixes its own partitions and seed)."""
     counts = {t: ds.num_entities(t) for t in ds.entity_types}
-    parts = {t: cfg.entities[t].num_partitions for t in ds.entity_types}
+    parts = {t: entity_config(cfg, t).num_partitions for t in ds.entity_types}
     seed = ds.partition_seed if ds.partition_seed is not None else cfg.training.seed
     return PartitionLayout.build(counts, parts, seed)
 
@@ -156,7 +158,8 @@ def fingerprint(cfg: TrainConfig, ds: Dataset) -> dict[str, Any]:
     return {
         "dimension": m.dimension, "operator": m.operator,
         "reciprocal": m.reciprocal, "global_emb": m.global_emb,
-        "entities": {t: [ds.num_entities(t), cfg.entities[t].num_partitions] for t in ds.entity_types},
+        "entities": {t: [ds.num_entities(t), entity_config(cfg, t).num_partitions]
+                     for t in ds.entity_types},
         "relations": len(ds.relation_names), "seed": cfg.training.seed,
         "operators": _relation_operators(cfg, ds), "comparator": m.comparator, "bias": m.bias,
         "max_norm": m.max_norm, "loss": cfg.loss.name, "margin": cfg.loss.margin,

@@ -25,6 +25,9 @@ class EntityConfig:
     """One entity type (PBG `EntitySchema`)."""
 
     num_partitions: int = 1  # P: the type's rows are split into P partitions (1 = unpartitioned)
+    featurized: bool = False  # embedding = weighted mean of its features' rows (docs/training.md)
+    features: str | None = None  # featurized: entity<TAB>feature[<TAB>weight] TSV or Parquet file
+    encoder_hidden: int = 0  # featurized: width of a learned MLP on the mean (flax); 0 = off
 
 
 @dataclass
@@ -184,6 +187,8 @@ class TrainingConfig:
     #   baseline (jgraph/train/guard.py); 0 = off (a non-finite loss always stops)
     early_stopping_patience: int = 0  # stop after this many periodic evaluations (eval.every_epochs)
     #   without a better validation MRR; the best epoch is kept (snapshots/best) and evaluated. 0 = off
+    frozen_types: list[str] = field(default_factory=list)  # types never updated (docs/training.md)
+    frozen_relations: list[str] = field(default_factory=list)  # relations never updated
     progress: bool = True  # tqdm progress bar
     tensorboard: bool = False  # also TensorBoard event files in <run dir>/tensorboard (tensorboardX)
 

@@ -87,6 +87,10 @@ class ModelSpec:
     max_norm: float | None = None
     compute_dtype: str = "float32"
     adversarial_temperature: float = 0.0  # > 0: self-adversarial negatives (scorer.loss_function)
+    featurized: tuple = ()  # ((type, its feature type), ...): featurized types (core/features.py)
+    encoder_hidden: tuple = ()  # per featurized type: its encoder's width (0: the plain mean)
+    frozen_types: tuple = ()  # type ids whose rows (and encoder, global vector) stay fixed
+    frozen_relations: tuple = ()  # relation ids whose operator parameters stay fixed
 
 
 class Model:
@@ -133,6 +137,11 @@ class Model:
         }
         if self.global_emb:
             params["global"] = jnp.zeros((self.num_types, self.dimension), jnp.float32)
+        if any(self.spec.encoder_hidden):
+            from jgraph.core.features import init_encoders
+
+            params["encoder"] = init_encoders(self.spec.featurized, self.spec.encoder_hidden,
+                                              self.dimension)
         return params
 
     # ---------------------------------------------------------------- pieces

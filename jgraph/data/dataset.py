@@ -42,6 +42,10 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
         ds = load_prepared(cfg)
     else:
         raise ValueError(f"data.format must be toy, tsv or prepared, got {cfg.data.format!r}")
+    if any(e.featurized for e in cfg.entities.values()):
+        from jgraph.data.features import attach_features
+
+        attach_features(cfg, ds)
     _split_if_asked(cfg, ds)
     warn_unseen(ds)
     if cfg.data.symmetric:

@@ -55,6 +55,9 @@ class Dataset:
     partition_seed: int | None = None
     symmetric: bool = False  # undirected (data.symmetric): (t, r, h) is true wherever (h, r, t) is;
     #                          train holds both as edges, evaluation filters with both
+    features: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # featurized
+    #   types: type -> (feature ids int32 [E, F], -1 = padding; weights float32 [E, F])
+    #   (jgraph/data/features.py; the feature rows are the entity type feature_type_name(type))
 
     def num_entities(self, entity_type: str) -> int:
         names = self.entity_names.get(entity_type)

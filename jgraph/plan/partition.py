@@ -28,6 +28,8 @@ class Layout(NamedTuple):
     n: Any  # int32 [T, 2] rows of that partition (entity count)
     deg: Any = None  # int32 [K + 1] cumulative degrees of the bucket's partitions' rows, for
     #                  negatives.degree_fraction (jgraph.core.negatives.degree_table); None: off
+    feat: Any = None  # featurized types: tuple of core.features.FeatureRows, one per
+    #                   ModelSpec.featurized entry; None: none
 
 
 @dataclass

@@ -26,6 +26,7 @@ from jgraph.plan.buckets import BucketedEdges, bucketize
 from jgraph.plan.partition import PartitionLayout
 from jgraph.plan.residency import Swap
 from jgraph.storage.edges import EdgeBucketStore, write_buckets
+from jgraph.train.featurized import feature_rows
 from jgraph.train.guard import ADVICE
 
 
@@ -68,6 +69,7 @@ class BucketTrainer:
                                             lr_schedule(cfg, num_train_edges))
         self.group_of_rel = relation_groups(cfg, ds)
         self.degrees = training_degrees(cfg, ds)  # per type, for negatives.degree_fraction (or None)
+        self.feat = feature_rows(model, ds, negative_spec(cfg))  # featurized types' lists (or None)
 
     def batches(self, swap: Swap, edges: Future, seed: int) -> tuple[Batches, Layout]:
         """A bucket's batches (its edges, read by `edges`, shuffled with `seed`) and its Layout,
@@ -83,7 +85,7 @@ class BucketTrainer:
                          block_workers(jax.default_backend(), len(os.sched_getaffinity(0))))
         deg = None if self.degrees is None else jnp.asarray(
             degree_table(self.layout, swap.bucket, swap.slot_of, self.degrees))
-        return b, Layout(jnp.asarray(layout.lo), jnp.asarray(layout.n), deg)
+        return b, Layout(jnp.asarray(layout.lo), jnp.asarray(layout.n), deg, self.feat)
 
     def compile(self, state: TrainState, tables: Tables) -> tuple[TrainState, Tables, float]:
         """Compile the step (a call that runs zero batches); returns the seconds it took."""
@@ -92,7 +94,7 @@ class BucketTrainer:
                       jnp.zeros((s, c, p), jnp.int32), jnp.zeros((s, c, p), jnp.float32))
         t = len(self.layout.types)
         deg = None if self.degrees is None else jnp.zeros((self.layout.num_rows + 1,), jnp.int32)
-        layout = Layout(jnp.zeros((t, 2), jnp.int32), jnp.ones((t, 2), jnp.int32), deg)
+        layout = Layout(jnp.zeros((t, 2), jnp.int32), jnp.ones((t, 2), jnp.int32), deg, self.feat)
         t0 = time.perf_counter()
         state, tables, stats = self.train_block(state, tables, block, jnp.int32(0), layout)
         jax.block_until_ready(stats)

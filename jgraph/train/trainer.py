@@ -36,6 +36,7 @@ from jgraph.storage.edges import EdgeBucketStore
 from jgraph.train.blocks import BucketTrainer, training_edges
 from jgraph.train.checkpointing import Checkpointer
 from jgraph.train.cluster import Cluster
+from jgraph.train.featurized import deriver
 from jgraph.train.guard import DivergenceGuard
 from jgraph.train.scheduler import make_scheduler
 from jgraph.train.tables import WorkingTable
@@ -84,6 +85,9 @@ class Trainer:
         self.chunk, self.chunks_per_batch = self.buckets.chunk, self.buckets.chunks_per_batch
         self.table = WorkingTable(cfg, self.layout, store)
         self.checkpoint = Checkpointer(cfg, ds, self.layout, store, self.table, self.cluster.size)
+        self._derive = deriver(self.model, self.layout, ds)  # featurized types (or None)
+        if self._derive is not None:
+            self.checkpoint.before_commit = self._derive_rows
         self.scheduler = make_scheduler(cfg, self.layout, self.cluster, self.checkpoint, self.table)
         self.guard = DivergenceGuard(cfg.training.divergence_factor)
         # each process draws its own negatives
@@ -109,6 +113,11 @@ class Trainer:
     @tables.setter
     def tables(self, value: Tables) -> None:
         self.table.tables = value
+
+    def _derive_rows(self, state) -> None:
+        """Featurized types: their slots get their entities' embeddings (train/featurized.py)."""
+        if self.table.resident:
+            self.tables = self._derive(self.tables, state.params)
 
     def commit(self) -> None:
         """Commit a checkpoint of everything now (checkpointing.Checkpointer.commit)."""
@@ -274,6 +283,8 @@ class Trainer:
         (partitions never trained yet: their initial rows); readout.assemble puts them in order.
         read_out and model.center_partitions (the default): shifted per partition, by the calibrated
         shifts or else with each partition's mean row moved to its type's mean."""
+        if self._derive is not None:
+            self._derive_rows(self.state)
         if read_out and self._raw_tables is not None:  # right after calibrate(): shift its table
             emb, offsets, shift_of_row, shifts = self._raw_tables
             self._raw_tables = None

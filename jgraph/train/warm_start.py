@@ -78,6 +78,10 @@ def warm_start(cfg: TrainConfig, ds: Dataset, layout: PartitionLayout, store: Ch
                     arr[rel >= 0] = src[rel[rel >= 0]]
     if "global" in params and "global" in old and old["global"].shape == params["global"].shape:
         params["global"] = old["global"]
+    for key, enc in params.get("encoder", {}).items():  # featurized types' encoders, same width
+        src = old.get("encoder", {}).get(key)
+        if src is not None and jax.tree_util.tree_map(np.shape, src) == jax.tree_util.tree_map(np.shape, enc):
+            params["encoder"][key] = src
     log.info("warm start from %s: %d of %d entities and %d of %d relations carried over", path, kept,
              sum(t.count for t in layout.types), int((rel >= 0).sum()), ds.num_relations)
     return state._replace(params=jax.tree_util.tree_map(jax.numpy.asarray, params))
