@@ -18,6 +18,7 @@ from jgraph.core.negatives import entity_degrees
 from jgraph.core.optim import Schedule
 from jgraph.core.step import NegativeSpec, TrainState
 from jgraph.data.dataset import Dataset
+from jgraph.memory import IN_FLIGHT, buffer_for_budget, partition_bytes
 from jgraph.data.features import entity_config, model_extras
 from jgraph.plan.partition import PartitionLayout
 
@@ -148,7 +149,23 @@ def partition_layout(cfg: TrainConfig, ds: Dataset) -> PartitionLayout:
     counts = {t: ds.num_entities(t) for t in ds.entity_types}
     parts = {t: entity_config(cfg, t).num_partitions for t in ds.entity_types}
     seed = ds.partition_seed if ds.partition_seed is not None else cfg.training.seed
-    return PartitionLayout.build(counts, parts, seed)
+    layout = PartitionLayout.build(counts, parts, seed)
+    return PartitionLayout(layout.types, buffer_partitions(cfg, layout))
+
+
+def buffer_partitions(cfg: TrainConfig, layout: PartitionLayout) -> int:
+    """B, the slots of each partitioned type: storage.buffer_partitions, or the most that
+    storage.buffer_memory_gb holds with the in-flight copies (memory.buffer_for_budget)."""
+    s = cfg.storage
+    parted = [tp for tp in layout.types if tp.num_partitions > 1]
+    if not s.buffer_memory_gb or not parted:
+        return s.buffer_partitions
+    itemsize = jnp.dtype(cfg.model.embedding_dtype).itemsize
+    sizes = [partition_bytes(tp.capacity, cfg.model.dimension, itemsize) for tp in parted]
+    in_flight = IN_FLIGHT if s.prefetch_partitions else 0
+    return buffer_for_budget(s.buffer_memory_gb * 2**30, sum(a for a, _ in sizes),
+                             max(c for _, c in sizes), layout.num_partitions, in_flight)
+
 
 
 def fingerprint(cfg: TrainConfig, ds: Dataset) -> dict[str, Any]:

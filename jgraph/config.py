@@ -227,7 +227,11 @@ class StorageConfig:
     init_path: str | None = None  # warm start from this run's checkpoint (entities matched by name)
     edge_dir: str | None = None  # bucketed edges in TensorStore here (written once), read per
     #                              bucket and edge chunk instead of kept in memory
-    bucket_order: str = "inside_out"  # inside_out | outside_in | affinity | random
+    bucket_order: str = "inside_out"  # inside_out | outside_in | affinity | random | beta (buffer-aware:
+    #   with buffer_partitions > 2 it loads each partition about P / (2 (B - 1)) times per epoch)
+    buffer_partitions: int = 2  # B: working-table slots per partitioned type (the partition buffer)
+    buffer_memory_gb: float = 0.0  # > 0: B from this budget for resident + in-flight partitions
+    #   (memory.buffer_for_budget; at least 2, at most P), instead of buffer_partitions
     prefetch_partitions: bool = True  # read the next bucket's partitions while this one trains
     #   and write evicted ones in the background: IO hidden, at the cost of holding up to two more
     #   partitions. false: swap at the bucket boundary, shard by shard between storage and the
@@ -349,6 +353,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("optimizer.warmup_steps and decay_steps must be >= 0")
     if m.dimension <= 0:
         raise ConfigError(f"model.dimension must be > 0, got {m.dimension}")
+    if cfg.storage.buffer_partitions < 2 or cfg.storage.buffer_memory_gb < 0:
+        raise ConfigError("storage.buffer_partitions must be >= 2 and storage.buffer_memory_gb >= 0, "
+                          f"got {cfg.storage.buffer_partitions} and {cfg.storage.buffer_memory_gb}")
     if m.bias and m.dimension < 2:
         raise ConfigError("model.bias needs model.dimension >= 2")
     if m.embedding_dtype not in ("float32", "bfloat16"):

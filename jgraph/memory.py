@@ -163,3 +163,30 @@ def _populate(start: int, end: int, step: int = 64 << 20) -> None:
         size = min(step, end - a)
         if _LIBC.madvise(ctypes.c_void_p(a), ctypes.c_size_t(size), _MADV_POPULATE_WRITE) != 0:
             return  # before Linux 5.14: the first writes fault them in instead
+
+
+# ---------------------------------------------------------------- the partition buffer's memory model
+IN_FLIGHT = 4  # partition copies a prefetching run holds beside its slots: the next bucket's reads
+#                (at most 2) and the background writes (CheckpointStore max_pending_writes = 2)
+
+
+def partition_bytes(capacity: int, dimension: int, itemsize: int = 4) -> tuple[int, int]:
+    """(bytes of one working-table slot, bytes of one host copy) of a partition of `capacity`
+    rows: a slot holds emb [M, D] + acc float32 [M] + owner int32 [M], a copy emb + acc."""
+    return capacity * (dimension * itemsize + 8), capacity * (dimension * itemsize + 4)
+
+
+def buffer_memory(slot_bytes: int, copy_bytes: int, buffer: int, in_flight: int = IN_FLIGHT) -> int:
+    """Bytes of a partition buffer of `buffer` slots (slot_bytes: one slot of every partitioned
+    type together) plus `in_flight` partition copies (0 without prefetching). A training run's
+    peak RSS ~ this + its unpartitioned tables + a fixed overhead (runtime, compiled step, edge
+    batches: `benchmarks/partitions.py --fixed` measures it)."""
+    return buffer * slot_bytes + in_flight * copy_bytes
+
+
+def buffer_for_budget(budget_bytes: float, slot_bytes: int, copy_bytes: int, num_partitions: int,
+                      in_flight: int = IN_FLIGHT) -> int:
+    """The most slots B (2 <= B <= num_partitions) whose `buffer_memory` fits `budget_bytes`
+    (storage.buffer_memory_gb); 2 where not even two fit."""
+    b = int((budget_bytes - in_flight * copy_bytes) // max(slot_bytes, 1))
+    return max(2, min(b, num_partitions))

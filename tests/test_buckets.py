@@ -45,6 +45,16 @@ def test_order_changes_with_seed_and_epoch(order):
     assert len(by_epoch) > 1 and len(by_seed) > 1
 
 
+@pytest.mark.parametrize("buffer", [2, 3, 4, 7, 20])
+@pytest.mark.parametrize("n_lhs, n_rhs", SHAPES + [(16, 16), (13, 13)])
+def test_beta_covers_every_bucket_once(buffer, n_lhs, n_rhs):
+    """The buffer-aware order is a permutation for every buffer size, a function of (seed, epoch)."""
+    for seed, epoch in ((0, 0), (5, 2)):
+        buckets = bucket_order(n_lhs, n_rhs, "beta", seed, epoch, buffer)
+        assert len(buckets) == n_lhs * n_rhs and set(buckets) == _all(n_lhs, n_rhs)
+        assert buckets == bucket_order(n_lhs, n_rhs, "beta", seed, epoch, buffer)
+
+
 def test_unknown_order_is_an_error():
     with pytest.raises(ValueError, match="inside_out"):
         bucket_order(2, 2, "diagonal_first", 0, 0)

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 Bucket = tuple[int, int]
-ORDERS = ("inside_out", "outside_in", "affinity", "random")
+ORDERS = ("inside_out", "outside_in", "affinity", "random", "beta")
 
 
-def bucket_order(n_lhs: int, n_rhs: int, order: str, seed: int, epoch: int) -> list[Bucket]:
-    """All n_lhs x n_rhs buckets in the named order (deterministic for (seed, epoch))."""
+def bucket_order(n_lhs: int, n_rhs: int, order: str, seed: int, epoch: int,
+                 buffer: int = 2) -> list[Bucket]:
+    """All n_lhs x n_rhs buckets in the named order (deterministic for (seed, epoch)); `buffer`:
+    the partition slots per partitioned type, which only "beta" uses."""
     gen = random.Random(f"{seed}:{epoch}")
+    if order == "beta":
+        return _beta(n_lhs, n_rhs, buffer, gen)
     if order == "random":
         buckets = [(i, j) for i in range(n_lhs) for j in range(n_rhs)]
         gen.shuffle(buckets)
@@ -47,6 +51,41 @@ def _layer(n_lhs: int, n_rhs: int, i: int, gen: random.Random) -> list[Bucket]:
         pairs.append(pair)
     gen.shuffle(pairs)
     return [b for pair in pairs for b in pair]
+
+
+def _beta(n_lhs: int, n_rhs: int, buffer: int, gen: random.Random) -> list[Bucket]:
+    """A buffer-aware order (after the BETA ordering of Marius, Mohoney et al., OSDI'21): with
+    `buffer` = c slots, the (shuffled) partitions are cut into groups of c - 1. Phase k holds group
+    k in c - 1 slots and trains the buckets inside it, each new member's buckets right after it
+    comes in; then the last slot cycles through every later partition x, training the buckets
+    between x and the group ((a, x) and (x, a), a in the group). The next group's members come last
+    in that cycle, so the phase change keeps one of them. Every bucket once; about
+    P + P^2 / (2 (c - 1)) partition loads per type with furthest-next-use eviction (inside_out with
+    two slots: about P^2 / 2). Unequal sides (one side unpartitioned): the square order's buckets
+    that exist."""
+    n = max(n_lhs, n_rhs)
+    if n <= 0 or min(n_lhs, n_rhs) <= 0:
+        return []
+    perm = list(range(n))
+    gen.shuffle(perm)
+    f = max(1, min(buffer, n) - 1)
+    groups = [perm[i : i + f] for i in range(0, n, f)]
+    out: list[Bucket] = []
+    for k, group in enumerate(groups):
+        for j, a in enumerate(group):  # inside the group: each member's buckets as it comes in
+            for b in group[:j]:
+                out += [(b, a), (a, b)] if gen.random() < 0.5 else [(a, b), (b, a)]
+            out.append((a, a))
+        later = [x for g in groups[k + 2 :] for x in g]
+        gen.shuffle(later)
+        nxt = list(groups[k + 1]) if k + 1 < len(groups) else []
+        gen.shuffle(nxt)
+        if nxt:  # the next phase starts with the member cycled in last (still resident)
+            groups[k + 1] = nxt[::-1]
+        for x in later + nxt:  # the last slot cycles; the next group's members last
+            for a in group:
+                out += [(a, x), (x, a)] if gen.random() < 0.5 else [(x, a), (a, x)]
+    return [(i, j) for i, j in out if i < n_lhs and j < n_rhs]
 
 
 def _affinity(n_lhs: int, n_rhs: int, gen: random.Random) -> list[Bucket]:

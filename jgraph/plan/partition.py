@@ -7,8 +7,8 @@ in that range. Every partition of a type is padded to one capacity M, so swappin
 changes an array shape.
 
 The working table holds the resident partitions: an unpartitioned type (P = 1) has one slot, always
-resident; a partitioned type has two slots, for the lhs and the rhs partition of the current bucket
-(one of them idle on a diagonal bucket). K = the sum of slot sizes.
+resident; a partitioned type has B = storage.buffer_partitions slots (at least two, for the lhs and
+the rhs partition of the current bucket; at most P), the partition buffer. K = the sum of slot sizes.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class TypePartitions:
     count: int  # entities of this type
     num_partitions: int  # P
     seed: int
+    buffer: int = 2  # B: working-table slots when partitioned (PartitionLayout sets it)
     part_of: np.ndarray = field(init=False, repr=False)  # int32 [count]
     offset_of: np.ndarray = field(init=False, repr=False)  # int64 [count] row inside its partition
     members: list[np.ndarray] = field(init=False, repr=False)  # per partition: entity ids by row
@@ -69,14 +70,17 @@ class TypePartitions:
 
     @property
     def slots(self) -> int:
-        return 1 if self.num_partitions == 1 else 2
+        return 1 if self.num_partitions == 1 else min(max(self.buffer, 2), self.num_partitions)
 
 
 class PartitionLayout:
     """All entity types' partitions and the working-table slots that hold them."""
 
-    def __init__(self, types: list[TypePartitions]) -> None:
+    def __init__(self, types: list[TypePartitions], buffer: int | None = None) -> None:
+        """buffer: the slots of each partitioned type (None: as the types have them, 2 by default)."""
         self.types = types
+        for t in types if buffer is not None else ():
+            t.buffer = buffer
         self.index = {t.name: i for i, t in enumerate(types)}
         starts, k = [], 0
         for t in types:
@@ -93,9 +97,10 @@ class PartitionLayout:
         self.num_partitions = partitioned[0] if partitioned else 1
 
     @staticmethod
-    def build(counts: dict[str, int], partitions: dict[str, int], seed: int) -> PartitionLayout:
+    def build(counts: dict[str, int], partitions: dict[str, int], seed: int,
+              buffer: int = 2) -> PartitionLayout:
         return PartitionLayout(
-            [TypePartitions(name, counts[name], partitions[name], seed) for name in counts]
+            [TypePartitions(name, counts[name], partitions[name], seed) for name in counts], buffer
         )
 
     def bucket_parts(self, t: int, bucket: tuple[int, int]) -> tuple[int, int]:

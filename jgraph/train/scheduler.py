@@ -25,8 +25,9 @@ import numpy as np
 
 from jgraph.config import TrainConfig
 from jgraph.core.step import TrainState
-from jgraph.plan.buckets import Bucket, assign_rounds
+from jgraph.plan.buckets import Bucket
 from jgraph.plan.partition import PartitionLayout
+from jgraph.plan.rounds import assign_rounds
 from jgraph.train.checkpointing import Checkpointer
 from jgraph.train.cluster import Cluster
 from jgraph.train.tables import WorkingTable
@@ -54,7 +55,7 @@ class BucketScheduler:
     def rounds(self, order: list[Bucket]) -> list[list[Bucket | None]]:
         """The order's buckets as rounds: round k gives process r the bucket rounds[k][r] (None:
         it waits that round)."""
-        return assign_rounds(order, self.cluster.size, self.uses)
+        return assign_rounds(order, self.cluster.size)
 
     def keep(self, resident: dict, bucket: Bucket | None) -> dict:
         """What stays resident ((type, slot) -> partition) after a round whose next bucket for

@@ -1,11 +1,13 @@
 """The working table: the device rows of the resident partitions, in slots, and the swaps that
 move partitions between it and the checkpoint store.
 
-Each entity type has slots (`PartitionLayout.slot_start`); `resident` says which partition each
-holds. A swap (`plan.residency.Swap`) writes the evicted partitions back and loads the needed ones:
-from reads started while the previous bucket trained (prefetching), or shard by shard straight into
-the slot; a partition never written before gets its first-touch rows (`initial_rows`, the only way
-rows are initialised).
+Each entity type has slots (`PartitionLayout.slot_start`: the partition buffer, B slots per
+partitioned type); `resident` says which partition each holds. A swap (`plan.residency.Swap`) writes
+the evicted partitions back and loads the needed ones: from reads started while the previous bucket
+trained (prefetching), or shard by shard straight into the slot; a partition never written before
+gets its first-touch rows (`initial_rows`, the only way rows are initialised). A partition no bucket
+has trained since it was loaded or last written is clean: its write-back is skipped (the store
+holds the same rows). `counts` keeps the partition IO for the epoch's line.
 
 Shapes: K rows in the working table, D dimension, M rows of a slot (a type's partition capacity).
 """
@@ -77,12 +79,20 @@ class WorkingTable:
         # host copies of partitions on their way out or in: reused, so swaps fault in no memory
         self.buffers = HostBuffers()
         self.row_dtype = jnp.dtype(cfg.model.embedding_dtype)  # of rows on the host and on disk
+        self.dirty: set[tuple[int, int]] = set()  # (type, partition) changed since loaded/written
+        self.counts = {"partition_loads": 0, "partition_inits": 0, "partition_writes": 0,
+                       "partition_writes_skipped": 0}
 
     # ------------------------------------------------------------------ writing back
     def write(self, t: int, part: int, slot: int) -> None:
         """Write a resident partition: from a copy in the background (prefetching), or else shard
         by shard straight from the working table, now; with the mean of its real rows."""
         tp = self.layout.types[t]
+        if (t, part) not in self.dirty and self.store.has_partition(tp.name, part):
+            self.counts["partition_writes_skipped"] += 1  # clean: the store has these rows
+            return
+        self.dirty.discard((t, part))
+        self.counts["partition_writes"] += 1
         start = self.layout.slot_start[t][slot]
         d = self.cfg.model.dimension
         if self.cfg.storage.prefetch_partitions:
@@ -120,9 +130,15 @@ class WorkingTable:
             self.write(t, part, slot)
             del self.resident[(t, slot)]
         for t, part, slot in swap.load:
-            if not self._load(t, part, self.layout.slot_start[t][slot], reads.pop((t, part), None)):
+            if self._load(t, part, self.layout.slot_start[t][slot], reads.pop((t, part), None)):
+                self.counts["partition_loads"] += 1
+            else:
                 self._init(t, part, self.layout.slot_start[t][slot])
+                self.counts["partition_inits"] += 1
             self.resident[(t, slot)] = part
+        # the bucket trains these (conservatively: an empty bucket's too)
+        self.dirty.update((t, p) for t in range(len(self.layout.types))
+                          for p in self.layout.bucket_parts(t, swap.bucket))
         if swap.evict:  # a swap: the freed IO buffers go back to the system off the critical path
             background(trim)
         elif swap.load:  # first loads (a type of one partition: its whole table): at once, before

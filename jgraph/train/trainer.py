@@ -42,6 +42,10 @@ from jgraph.train.scheduler import make_scheduler
 from jgraph.train.tables import WorkingTable
 
 log = logging.getLogger("jgraph")
+# per epoch: partitions read into a slot / given first-touch rows / written back / not written
+# back (clean), and the bytes of partitions read and written
+IO_COUNTS = ("partition_loads", "partition_inits", "partition_writes", "partition_writes_skipped",
+             "partition_read_bytes", "partition_write_bytes")
 
 
 def _merge_passes(epoch: int, passes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -55,6 +59,8 @@ def _merge_passes(epoch: int, passes: list[dict[str, Any]]) -> dict[str, Any]:
         "wall_seconds": wall, "edges_per_second": tot.get("count", 0.0) / wall,
         "io_wait_seconds": tot.get("io_wait_seconds", 0.0),
         "io_busy_seconds": tot.get("io_busy_seconds", 0.0), "io_bytes": int(tot.get("io_bytes", 0)),
+        **{k: int(tot.get(k, 0)) for k in IO_COUNTS},
+        "io_hidden_seconds": max(tot.get("io_busy_seconds", 0.0) - tot.get("io_wait_seconds", 0.0), 0.0),
     }
 
 
@@ -157,8 +163,17 @@ class Trainer:
         self.table.buffers.clear()  # evaluation and export need no swap buffers
         return ckpt.history
 
-    def _plan(self, bucket, resident: dict) -> Swap | None:
-        return None if bucket is None else plan(self.layout, [bucket], resident)[0][0]
+    def _plan(self, bucket, resident: dict, future: list) -> Swap | None:
+        """The swap into `bucket` from `resident`; `future`: this process's buckets after it
+        (None: idle rounds), for the eviction choice with more than two slots."""
+        if bucket is None:
+            return None
+        return plan(self.layout, [bucket], resident, [b for b in future if b is not None])[0][0]
+
+    def _io_counts(self) -> dict[str, float]:
+        return {**self.table.counts, "partition_read_bytes": self.store.bytes_read,
+                "partition_write_bytes": self.store.bytes_written}
+
 
     def train_pass(self, epoch: int, chunk: int, first: int, bar=None) -> dict[str, Any]:
         """One pass over every bucket (edge chunk `chunk` of each), from round `first`: this
@@ -167,12 +182,12 @@ class Trainer:
         chunks = max(1, cfg.training.num_edge_chunks)
         seed = epoch * chunks + chunk
         order = bucket_order(self.edges.n_lhs, self.edges.n_rhs, cfg.storage.bucket_order,
-                             cfg.training.seed, seed)
+                             cfg.training.seed, seed, max(tp.slots for tp in self.layout.types))
         rounds = sched.rounds(order)
         mine = [r[sched.rank] for r in rounds] + [None]
         totals = {"loss": 0.0, "reg": 0.0, "count": 0.0}
         io_wait = train_time = 0.0
-        bytes0, busy0 = self._io_bytes(), self._io_busy()
+        bytes0, busy0, counts0 = self._io_bytes(), self._io_busy(), self._io_counts()
         t_pass = time.perf_counter()
         reads: dict[tuple[int, int], Future] = {}
 
@@ -182,7 +197,7 @@ class Trainer:
 
         if first < len(rounds):
             table.resident = sched.keep(table.resident, mine[first])
-        step = self._plan(mine[first] if first < len(rounds) else None, table.resident)
+        step = self._plan(mine[first] if first < len(rounds) else None, table.resident, mine[first + 1 :])
         pending = prepare(step) if step is not None else None
         for k in range(first, len(rounds)):
             t0 = time.perf_counter()
@@ -194,7 +209,7 @@ class Trainer:
                 wait = time.perf_counter() - t0
             # the next bucket's edges (and, alone, its partitions) load while this one trains
             after = sched.keep(table.resident, mine[k + 1])
-            nxt = self._plan(mine[k + 1], after)
+            nxt = self._plan(mine[k + 1], after, mine[k + 2 :])
             pending = prepare(nxt) if nxt is not None else None
             if nxt is not None and sched.prefetch:
                 reads.update(table.prefetch(nxt))
@@ -229,7 +244,8 @@ class Trainer:
         return sched.pass_totals({
             "loss": totals["loss"], "reg": totals["reg"], "count": totals["count"],
             "train_seconds": train_time, "wall_seconds": wall, "io_wait_seconds": io_wait,
-            "io_busy_seconds": self._io_busy() - busy0, "io_bytes": float(self._io_bytes() - bytes0)})
+            "io_busy_seconds": self._io_busy() - busy0, "io_bytes": float(self._io_bytes() - bytes0),
+            **{k: float(v - counts0[k]) for k, v in self._io_counts().items()}})
 
     def _io_busy(self) -> float:
         return self.store.io_seconds + getattr(self.edges, "io_seconds", 0.0)
