@@ -60,6 +60,16 @@ class ToyConfig:
 
 
 @dataclass
+class WalksConfig:  # train on (node, context) pairs of random walks: jgraph/data/walks.py, docs/data.md
+    per_node: int = 0  # walks from every node; 0 = off (train on the edges themselves)
+    length: int = 40  # nodes per walk
+    window: int = 5  # a node is paired with the next `window` nodes of its walk
+    p: float = 1.0  # node2vec: weight 1/p back to the previous node, 1/q away; p = q = 1: DeepWalk
+    q: float = 1.0
+    seed: int = 0
+
+
+@dataclass
 class DataConfig:
     """Where the edges come from.
 
@@ -86,6 +96,7 @@ class DataConfig:
     test_fraction: float = 0.0
     download_hint: str = ""  # printed when files are missing
     toy: ToyConfig = field(default_factory=ToyConfig)
+    walks: WalksConfig = field(default_factory=WalksConfig)
 
 
 @dataclass

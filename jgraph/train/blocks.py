@@ -33,7 +33,12 @@ from jgraph.train.guard import ADVICE
 def training_edges(cfg: TrainConfig, ds: Dataset, layout: PartitionLayout
                    ) -> BucketedEdges | EdgeBucketStore:
     """The training edges by bucket: a prepared dataset's in TensorStore, else bucketed in
-    memory (or in TensorStore at storage.edge_dir, written on first use, so edges need no memory)."""
+    memory (or in TensorStore at storage.edge_dir, written on first use, so edges need no memory);
+    with data.walks.per_node, the pairs of random walks on the train graph (data/walks.py)."""
+    if cfg.data.walks.per_node:
+        from jgraph.data.walks import walk_edges
+
+        return walk_edges(cfg.data.walks, ds, layout, cfg.storage.edge_dir)
     if ds.train_buckets is not None:
         return EdgeBucketStore(ds.train_buckets)
     tr = ds.splits["train"]
