@@ -2,7 +2,8 @@
 TensorStore (storage.edge_dir) in several edge chunks train exactly the model the in-memory edges
 train; time-based commits (storage.checkpoint_every_seconds) commit after buckets, not only at
 epoch ends; preserved snapshots (storage.checkpoint_preservation_interval) are the manifests of
-their epochs and their data stays readable."""
+their epochs and their data stays readable; a run stopped mid-epoch, in its second edge chunk,
+resumes from its last commit to exactly the model of the uninterrupted run."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ import json
 
 import numpy as np
 import pytest
-from helpers import cfg_of
+from helpers import cfg_of, trainer_of
 
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train.run import run
 
 pytestmark = pytest.mark.integration
 
-COMMON = ["entities.entity.num_partitions=2", "training.num_epochs=2", "training.num_edge_chunks=2",
-          "eval.splits=[]", "training.calibration_steps=0", "storage.checkpoint_every_seconds=0"]
+COMMON = ["data.toy.num_edges=8000", "entities.entity.num_partitions=2", "training.num_epochs=2",
+          "training.num_edge_chunks=2", "eval.splits=[]", "training.calibration_steps=0",
+          "storage.checkpoint_every_seconds=0"]
 
 
 def _tables(ckpt) -> list[np.ndarray]:
@@ -73,3 +75,42 @@ def test_time_based_commits_and_snapshots(in_memory, tmp_path):
     for parts in snaps["epoch_1"]["tables"].values():
         for key in parts.values():
             assert (out / "checkpoint" / key / "emb").exists(), key
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_mid_epoch_at_an_edge_chunk(in_memory, tmp_path):
+    """Commits after every bucket; epoch 1 has 2 edge chunks of 4 buckets. The run is stopped
+    twice in chunk 1, each time before a bucket's commit: at its bucket 1 (the last commit was
+    chunk 0's bucket 3: a pass's last round is not committed, the epoch end is), then, resumed,
+    at its bucket 3 (resumes inside chunk 1). The third start finishes with the uninterrupted
+    run's tables, bit for bit, having trained each bucket after the last commit once more."""
+    cfg = cfg_of([*COMMON, "storage.checkpoint_every_buckets=1"])
+    ckpt = tmp_path / "ckpt"
+    seen = []
+    for stop_at, progress in ((1, None), (3, {"epoch": 0, "chunk": 0, "bucket": 3}),
+                              (None, {"epoch": 0, "chunk": 1, "bucket": 2})):
+        trainer = trainer_of(cfg, CheckpointStore(str(ckpt)))
+        if progress is not None:
+            assert trainer.progress == progress and trainer.history == []
+
+        def on_bucket(s, stop_at=stop_at):
+            seen.append((s["epoch"], s["chunk"], s["index"]))
+            if (s["epoch"], s["chunk"], s["index"]) == (1, 1, stop_at):
+                raise _Stop
+
+        trainer.on_bucket = on_bucket
+        if stop_at is None:
+            trainer.fit()
+        else:
+            with pytest.raises(_Stop):
+                trainer.fit()
+        trainer.close()
+    epoch1 = [(1, 0, i) for i in range(1, 5)] + [(1, 1, 1)] + [(1, 0, 4)] + [(1, 1, i) for i in (1, 2, 3)] \
+        + [(1, 1, 3), (1, 1, 4)]
+    assert seen == epoch1 + [(2, c, i) for c in (0, 1) for i in range(1, 5)]
+    ref_dir, _ = in_memory
+    for got, want in zip(_tables(ckpt), _tables(ref_dir / "checkpoint"), strict=True):
+        np.testing.assert_array_equal(got, want)
