@@ -206,6 +206,39 @@ def test_an_altered_shard_fails_its_checksum(tmp_path, path):
             list(blocks)
 
 
+def test_a_partition_another_process_wrote_is_verified_too(tmp_path):
+    """Distributed: process 1 writes under process 0's lock and records its CRC-32 beside the data;
+    process 0's commit takes it into the manifest, so a later read checks it (an altered byte is
+    found, not read), and a partition without the record is not committed."""
+    loc = str(tmp_path / "c")
+    primary, other = CheckpointStore(loc, writer=True), CheckpointStore(loc, writer=False)
+    other.write_partition("e", 1, *rows(7)).result()
+    other.wait(durable=True)
+    primary.write_partition("e", 0, *rows(8))
+    primary.add_pending("e", 1)
+    primary.commit({"epoch": 1})
+    sums = primary.manifest["checksums"]
+    assert set(sums) == {"tables/e/0/v1", "tables/e/1/v1"}
+    assert (tmp_path / "c/tables/e/1/v1/crc32").read_text() == sums["tables/e/1/v1"]
+    assert not (tmp_path / "c/tables/e/0/v1/crc32").exists()  # process 0's own: in its manifest
+    other.refresh()
+    emb, acc = other.read_partition("e", 1).result()  # every process reads it verified
+    np.testing.assert_array_equal(emb, rows(7)[0])
+    shard = next(p for p in (tmp_path / "c/tables/e/1/v1/emb").rglob("*")
+                 if p.is_file() and p.name != "zarr.json")
+    data = bytearray(shard.read_bytes())
+    data[5] ^= 0x10
+    shard.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="tables/e/1/v1: checksum"):
+        CheckpointStore(loc).read_partition("e", 1).result()
+    other.write_partition("e", 1, *rows(9)).result()
+    (tmp_path / "c/tables/e/1/v2/crc32").unlink()
+    with pytest.raises(CheckpointError, match=r"tables/e/1/v2: data missing \(no crc32 record"):
+        primary.add_pending("e", 1)
+    other.close()
+    primary.close()
+
+
 def test_a_reader_whose_version_was_replaced_is_told_to_reopen(tmp_path):
     loc = str(tmp_path / "c")
     committed(loc, 1)

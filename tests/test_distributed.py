@@ -3,8 +3,10 @@ process makes the other stop with a clear error within the timeout; the job then
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import time
 import pytest
 
 from jgraph.cli.launch import free_port, launch
-from jgraph.storage.checkpoint import CheckpointStore
+from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
 
 TINY = ["data.toy.num_entities=400", "data.toy.num_edges=20000", "data.toy.num_relations=5",
         "model.dimension=16", "entities.entity.num_partitions=4", "training.batch_size=200",
@@ -24,10 +26,17 @@ TINY = ["data.toy.num_entities=400", "data.toy.num_edges=20000", "data.toy.num_r
 pytestmark = pytest.mark.integration
 
 
-def test_two_processes_end_to_end(tmp_path, capsys):
-    code = launch(2, [*TINY, "training.num_epochs=2"], str(tmp_path), timeout_s=120)
-    out = capsys.readouterr().out
-    assert code == 0, out[-3000:]
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """A 2-epoch job of 2 processes (launched once for the tests below): (run dir, output)."""
+    tmp_path, out = tmp_path_factory.mktemp("two"), io.StringIO()
+    code = launch(2, [*TINY, "training.num_epochs=2"], str(tmp_path), timeout_s=120, out=out)
+    assert code == 0, out.getvalue()[-3000:]
+    return tmp_path, out.getvalue()
+
+
+def test_two_processes_end_to_end(two_processes):
+    tmp_path, _ = two_processes
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["processes"] == 2 and len(m["history"]) == 2
     assert m["history"][0]["edges"] == m["data"]["edges"]["train"]  # every edge trained once per epoch
@@ -50,6 +59,28 @@ def test_two_processes_end_to_end(tmp_path, capsys):
     assert sum(1 for b in buckets if b["epoch"] == 1) == 16
     store = CheckpointStore(str(tmp_path / "checkpoint"))
     assert store.manifest["progress"]["epoch"] == 2 and store.manifest["processes"] == 2
+    store.close()
+
+
+def test_partitions_written_by_process_1_are_verified(two_processes, tmp_path):
+    """Every partition of the manifest has its writer's CRC-32, process 1's too (taken from the
+    record it put beside the data); a byte changed in a shard process 1 wrote is found on read."""
+    shutil.copytree(two_processes[0] / "checkpoint", tmp_path / "c")
+    manifest = json.loads((tmp_path / "c" / "checkpoint.json").read_text())
+    keys = {k: (t, int(p)) for t, parts in manifest["tables"].items() for p, k in parts.items()}
+    assert set(manifest["checksums"]) == set(keys)
+    by_1 = sorted(k for k in keys if (tmp_path / "c" / k / "crc32").is_file())
+    assert by_1 and len(by_1) < len(keys), by_1  # some written by process 1, some by process 0
+    key = by_1[0]
+    assert (tmp_path / "c" / key / "crc32").read_text() == manifest["checksums"][key]
+    shard = next(p for p in (tmp_path / "c" / key / "emb").rglob("*")
+                 if p.is_file() and p.name != "zarr.json")
+    data = bytearray(shard.read_bytes())
+    data[7] ^= 0x04  # a bit of a row: TensorStore's own checksum covers only the shard index
+    shard.write_bytes(bytes(data))
+    store = CheckpointStore(str(tmp_path / "c"))
+    with pytest.raises(CheckpointError, match=f"{key}: checksum"):
+        store.read_partition(*keys[key]).result()
     store.close()
 
 

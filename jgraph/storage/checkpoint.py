@@ -21,7 +21,9 @@ when it opens, the data of versions up to the committed one that no manifest nam
 newer version (another process's writes in flight). A reader (predict, export, ...) deletes nothing.
 
 Every partition read is verified: a missing shard is an error (not TensorStore's fill value), and
-the CRC-32 of a partition's bytes, recorded in the manifest by its writer, is checked.
+the CRC-32 of a partition's bytes, computed by its writer as it writes them and recorded in the
+manifest, is checked. A process writing under another's lock also puts that CRC-32 beside the
+partition (`{key}/crc32`, fsynced with it); the lock holder's commit takes it into the manifest.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from jgraph.storage.shards import column_sum, read_array, read_blocks, write_arr
 
 MANIFEST = "checkpoint.json"
 FORMAT = 1
+SUM = "crc32"  # beside a partition another process wrote: its writer's CRC-32, for the manifest
 
 
 class CheckpointStore:
@@ -176,6 +179,8 @@ class CheckpointStore:
         write_blocks(kv.join(self.url, key, "emb"), shape, dtype, block, self._write_context)
         write_array(kv.join(self.url, key, "acc"), acc, self._write_context)
         self._pending_sums[key] = f"{zlib.crc32(np.ascontiguousarray(acc), crc):08x}"
+        if self.writer is False:  # under process 0's lock: its commit reads the sum from here
+            self.kv.write(f"{key}/{SUM}", self._pending_sums[key].encode()).result()
         if count is not None:
             write_array(kv.join(self.url, key, "mean"), (total / max(count, 1)).astype(np.float32),
                         self._write_context)
@@ -287,7 +292,7 @@ class CheckpointStore:
         return CheckpointError(f"{self.url}{key}: data missing ({why}); the checkpoint is damaged")
 
     def _expected_sum(self, key: str) -> str | None:
-        """The CRC-32 its writer recorded for a partition (None: written by another process)."""
+        """The CRC-32 its writer recorded for a partition (None: written before checksums)."""
         return self._pending_sums.get(key) or (self.manifest or {}).get("checksums", {}).get(key)
 
     def _strict(self, key: str) -> bool:
@@ -321,10 +326,14 @@ class CheckpointStore:
         return f"tables/{etype}/{part}/v{self.next_version}"
 
     def add_pending(self, etype: str, part: int) -> None:
-        """Count a partition another process wrote for the next version into the next commit."""
+        """Count a partition another process wrote for the next version into the next commit, with
+        the CRC-32 its writer recorded beside it (the `SUM` object)."""
         key = self.partition_key(etype, part)
+        r = self.kv.read(f"{key}/{SUM}").result()
+        if r.state != "value":
+            raise self._missing(key, f"no {SUM} record from the process that wrote it")
         self._pending_tables.setdefault(etype, {})[str(part)] = key
-        self._pending_sums.pop(key, None)  # its writer's checksum is not known here
+        self._pending_sums[key] = r.value.decode()
 
     def refresh(self) -> None:
         """Re-read the manifest another process committed; forget this process's pending writes."""
