@@ -11,6 +11,7 @@ too large to rank against every entity); ties there default to the same rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -20,10 +21,11 @@ import numpy as np
 from jgraph.config import EvalConfig
 from jgraph.core.metrics import SIDES, RankSums, auc_from_rank, combine, degree_ranks, per_relation
 from jgraph.core.model import Batch, Layout, Model
-from jgraph.core.ranks import make_query_ranks, make_sampled_ranks
+from jgraph.core.ranks import make_query_ranks, make_sampled_ids, make_sampled_ranks
 from jgraph.core.step import NegativeSpec
 from jgraph.data.dataset import Dataset, Edges
 from jgraph.plan.batches import make_batches
+from jgraph.plan.partition import PartitionLayout
 
 
 def eval_edges(ds: Dataset, split: str, max_edges: int | None, seed: int) -> Edges:
@@ -195,19 +197,13 @@ def _report(per_side: dict[str, RankSums]) -> dict[str, Any]:
     return res
 
 
-def sampled_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np.ndarray,
-                    ds: Dataset, split: str, ecfg: EvalConfig, group_of_rel: np.ndarray | None,
-                    max_edges: int | None = None) -> dict[str, Any]:
-    """PBG's protocol: rank among `eval.num_batch_negs` batch + `eval.num_uniform_negs` uniform
-    negatives per chunk, drawn from every entity of the type."""
-    edges = eval_edges(ds, split, max_edges, ecfg.seed)
-    emb = model.renorm(emb)
+def _sampled_plan(model: Model, ds: Dataset, edges: Edges, ecfg: EvalConfig, type_offsets: np.ndarray,
+                  group_of_rel: np.ndarray | None):
+    """(negative spec, device Layout of every type, batches): the chunks of PBG's protocol."""
     chunk = ecfg.num_batch_negs or ecfg.num_uniform_negs
     neg = NegativeSpec(num_uniform=ecfg.num_uniform_negs, use_batch=ecfg.num_batch_negs > 0,
                        all_negs=False, sides=(True, True))
     counts = np.array([ds.num_entities(t) for t in ds.entity_types], np.int64)
-    num_rows = int(emb.shape[0])
-    fn = make_sampled_ranks(model, neg, ecfg.ties, num_rows, ecfg.exclude_self)
     lo = np.repeat(type_offsets[:, None], 2, axis=1).astype(np.int32)
     n = np.repeat(counts[:, None], 2, axis=1).astype(np.int32)
     layout = Layout(jnp.asarray(lo), jnp.asarray(n))
@@ -215,15 +211,94 @@ def sampled_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np
     lhs, rhs = type_offsets[rt[:, 0]] + edges.lhs, type_offsets[rt[:, 1]] + edges.rhs
     group = None if group_of_rel is None else group_of_rel[edges.rel]
     rng = np.random.default_rng(ecfg.seed)
-    batches = make_batches(lhs, rhs, edges.rel, edges.weight, group, chunk, 1, 1, rng)
+    return neg, layout, make_batches(lhs, rhs, edges.rel, edges.weight, group, chunk, 1, 1, rng)
+
+
+def _sampled_sums(fn, params, emb, batches, layout, ecfg: EvalConfig, rows_of=None) -> dict[str, Any]:
     sums = {s: RankSums(tuple(ecfg.hits)) for s in SIDES}
     key = jax.random.key(ecfg.seed)
     for i in range(batches.num_batches):
         arrays, _ = batches.block(i, 1)
         batch = Batch(*(jnp.asarray(a[0]) for a in arrays))
-        out = jax.device_get(fn(params, emb, batch, layout, jax.random.fold_in(key, i)))
+        out = jax.device_get(fn(params, emb, batch, layout, jax.random.fold_in(key, i), rows_of))
         for s, side_out in zip(SIDES, out, strict=True):
             if side_out is not None:
                 rank, auc, valid = side_out
                 sums[s].add(rank[valid], auc[valid])
     return _report(sums)
+
+
+def sampled_ranking(model: Model, params: dict, emb: jax.Array, type_offsets: np.ndarray,
+                    ds: Dataset, split: str, ecfg: EvalConfig, group_of_rel: np.ndarray | None,
+                    max_edges: int | None = None) -> dict[str, Any]:
+    """PBG's protocol: rank among `eval.num_batch_negs` batch + `eval.num_uniform_negs` uniform
+    negatives per chunk, drawn from every entity of the type. emb: every row [N, D] (for tables
+    larger than memory: streamed_sampled_ranking, the same ranks)."""
+    edges = eval_edges(ds, split, max_edges, ecfg.seed)
+    neg, layout, batches = _sampled_plan(model, ds, edges, ecfg, type_offsets, group_of_rel)
+    fn = make_sampled_ranks(model, neg, ecfg.ties, int(emb.shape[0]), ecfg.exclude_self)
+    return _sampled_sums(fn, params, model.renorm(emb), batches, layout, ecfg)
+
+
+def streamed_sampled_ranking(model: Model, params: dict, parts: PartitionLayout,
+                             rows_of: Callable[[int, int], np.ndarray], ds: Dataset, split: str,
+                             ecfg: EvalConfig, group_of_rel: np.ndarray | None,
+                             max_edges: int | None = None) -> dict[str, Any]:
+    """sampled_ranking without every row in memory: the same chunks and negatives (so the same
+    ranks), but only the rows they touch are gathered, reading one partition at a time
+    (rows_of(t, p) -> [sizes[p], D], as OpenRun.partition reads them). Memory: one partition
+    plus the touched rows (at most 2 x (edges + chunks x uniform negatives) x D floats)."""
+    edges = eval_edges(ds, split, max_edges, ecfg.seed)
+    counts = np.array([tp.count for tp in parts.types], np.int64)
+    type_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    neg, layout, batches = _sampled_plan(model, ds, edges, ecfg, type_offsets, group_of_rel)
+    ids_fn, key, touched = make_sampled_ids(model, neg), jax.random.key(ecfg.seed), []
+    for i in range(batches.num_batches):
+        arrays, _ = batches.block(i, 1)
+        batch = Batch(*(jnp.asarray(a[0]) for a in arrays))
+        touched += [np.unique(np.asarray(x)) for x in jax.device_get(ids_fn(batch, layout,
+                                                                             jax.random.fold_in(key, i)))]
+    need = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
+    need = need[(need >= 0) & (need < counts.sum())]
+    rows = np.zeros((max(need.size, 1), model.dimension), np.float32)
+    for t, tp in enumerate(parts.types):
+        sel = np.flatnonzero((need >= type_offsets[t]) & (need < type_offsets[t] + tp.count))
+        ent = need[sel] - type_offsets[t]
+        part = tp.part_of[ent]
+        for p in np.unique(part):  # one partition in memory at a time
+            here = part == p
+            rows[sel[here]] = rows_of(t, int(p))[tp.offset_of[ent[here]]]
+    fn = make_sampled_ranks(model, neg, ecfg.ties, int(counts.sum()), ecfg.exclude_self)
+    return _sampled_sums(fn, params, model.renorm(jnp.asarray(rows)), batches, layout, ecfg,
+                         jnp.asarray(np.maximum(need, 0).astype(np.int32)))
+
+
+def full_ranking_bytes(counts: list[int], dimension: int) -> int:
+    """Bytes of every entity's row in float32, the table full ranking gathers."""
+    return int(sum(counts)) * dimension * 4
+
+
+def check_full_ranking_fits(counts: list[int], dimension: int, available: int | None = None) -> None:
+    """Refuse (OptionError, one line) a full ranking whose gathered table would take more than half
+    the memory available now (MemAvailable, Linux; no check elsewhere)."""
+    from jgraph.errors import OptionError
+
+    need = full_ranking_bytes(counts, dimension)
+    available = _available_bytes() if available is None else available
+    if available is not None and need > available // 2:
+        raise OptionError(
+            f"full ranking (raw/filtered) gathers every row of {sum(counts):,} entities x {dimension} "
+            f"({need / 2**30:.1f} GiB), more than half the {available / 2**30:.1f} GiB available: "
+            "evaluate with the sampled protocol (--protocol sampled / eval.protocols=[sampled]), "
+            "which streams partition by partition")
+
+
+def _available_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -28,11 +28,16 @@ def evaluate(path: str, splits: list[str], protocols: list[str], max_edges: int 
     """Metrics of the run at `path` on each split (the run's data files are read for the edges)."""
     from jgraph.assembly import relation_groups
     from jgraph.errors import OptionError
-    from jgraph.ranking import full_ranking, sampled_ranking
-    from jgraph.trained import load_run
+    from jgraph.ranking import check_full_ranking_fits, full_ranking, sampled_ranking
+    from jgraph.trained import load_run, open_run
 
     if max_edges is not None and max_edges < 1:
         raise OptionError(f"--max-edges must be >= 1, got {max_edges}")
+    if not any(p in ("raw", "filtered") for p in protocols):  # sampled only: streamed, one
+        return _evaluate_streamed(open_run(path, overrides, allow_plugins), splits, max_edges)
+    opened = open_run(path, overrides, allow_plugins)  # partition by partition, however large
+    opened.close()
+    check_full_ranking_fits([tp.count for tp in opened.layout.types], opened.model.dimension)
     run = load_run(path, overrides, with_data=True, allow_plugins=allow_plugins)
     missing = [s for s in splits if s not in run.ds.splits]
     if missing:
@@ -56,6 +61,35 @@ def evaluate(path: str, splits: list[str], protocols: list[str], max_edges: int 
     chance = chance_mrr(max(run.ds.num_entities(t) for t in run.ds.entity_types))
     return {"checkpoint_version": run.version, "progress": run.progress, "chance_mrr": chance,
             "degree_baseline_mrr": degree_baselines(results), "eval": results}
+
+
+def _evaluate_streamed(run, splits: list[str], max_edges: int | None) -> dict:
+    """The sampled protocol read partition by partition (ranking.streamed_sampled_ranking)."""
+    from jgraph.assembly import relation_groups
+    from jgraph.core.metrics import chance_mrr
+    from jgraph.errors import OptionError
+    from jgraph.ranking import streamed_sampled_ranking
+
+    try:
+        ds = run.data()
+        missing = [s for s in splits if s not in ds.splits]
+        if missing:
+            raise OptionError(f"{run.location}: the data has no {', '.join(missing)} split "
+                              f"(it has {', '.join(ds.splits)})")
+        results: dict = {}
+        for split in splits:
+            t0 = time.perf_counter()
+            res = {"sampled": streamed_sampled_ranking(
+                run.model, run.params, run.layout, run.partition, ds, split, run.cfg.eval,
+                relation_groups(run.cfg, ds), max_edges)}
+            res["seconds"] = time.perf_counter() - t0
+            results[split] = res
+        m = run.store.manifest
+        chance = chance_mrr(max(tp.count for tp in run.layout.types))
+        return {"checkpoint_version": run.store.version, "progress": dict(m.get("progress", {})),
+                "chance_mrr": chance, "degree_baseline_mrr": {}, "eval": results}
+    finally:
+        run.close()
 
 
 def main(argv: list[str] | None = None) -> int:

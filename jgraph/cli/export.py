@@ -14,6 +14,9 @@ and counts, relations with their sides, operators and types, and the files writt
            rows, reciprocal mode lhs and rhs). Values are float32, shortest round-trip text.
   npy      {type}.npy [count, D] float32 in entity-id order + {type}_names.json (JSON list, index =
            id); relations.json; {side}.{operator}.{param}.npy [relations, ...] (row r = relation r).
+           --per-partition (tables larger than memory: nothing but one partition is ever held):
+           {type}.p{P}.npy [rows of partition P, D] + {type}.p{P}.ids.npy int64 (their entity
+           ids) + {type}_names.parquet (column name, id order) instead of {type}.npy/_names.json.
   parquet  {type}.parquet (name: string, embedding: fixed_size_list<float32>[D]); relations.parquet
            (name, side, operator, param, shape, values: list<float32>).
 """
@@ -96,11 +99,23 @@ def _tsv_block(names: pa.Array, rows: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def write_partition(run: OpenRun, t: int, p: int, dest: Path) -> list[str]:
+    """--per-partition npy: {type}.p{p}.npy (the partition's effective rows) and {type}.p{p}.ids.npy
+    (their entity ids) in `dest`; returns the file names. Memory: one partition."""
+    tp = run.layout.types[t]
+    rows, ids = f"{tp.name}.p{p}.npy", f"{tp.name}.p{p}.ids.npy"
+    np.save(dest / rows, effective_rows(run, t, run.partition(t, p)))
+    np.save(dest / ids, np.asarray(tp.members[p], np.int64))
+    return [rows, ids]
+
+
 def export(path: str, fmt: str, out: str, overrides: list[str] | None = None,
-           allow_plugins: list[str] | tuple[str, ...] = ()) -> dict:
+           allow_plugins: list[str] | tuple[str, ...] = (), per_partition: bool = False) -> dict:
     """Write the export of the run at `path` into folder `out`; returns the manifest."""
     if fmt not in FORMATS:
         raise OptionError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if per_partition and fmt != "npy":
+        raise OptionError(f"--per-partition writes npy files; got --format {fmt}")
     run = open_run(path, overrides, allow_plugins)
     dest = Path(out)
     dest.mkdir(parents=True, exist_ok=True)
@@ -122,6 +137,12 @@ def export(path: str, fmt: str, out: str, overrides: list[str] | None = None,
             files += ["entities.tsv", "relation_types.tsv"]
         elif fmt == "npy":
             for t, tp in enumerate(run.layout.types):
+                if per_partition:
+                    for p in range(tp.num_partitions):
+                        files += write_partition(run, t, p, dest)
+                    pq.write_table(pa.table({"name": _names(run, t)}), dest / f"{tp.name}_names.parquet")
+                    files.append(f"{tp.name}_names.parquet")
+                    continue
                 table = np.lib.format.open_memmap(dest / f"{tp.name}.npy", "w+", np.float32, (tp.count, d))
                 for p in range(tp.num_partitions):
                     table[tp.members[p]] = effective_rows(run, t, run.partition(t, p))
@@ -167,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     run_arguments(p)
     p.add_argument("--format", default="tsv", choices=FORMATS)
     p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--per-partition", action="store_true",
+                   help="npy: one file per partition (+ its ids), for tables larger than memory")
     a = p.parse_args(argv)
-    man = export(a.run, a.format, a.out, a.set, a.allow_plugin)
+    man = export(a.run, a.format, a.out, a.set, a.allow_plugin, a.per_partition)
     n = sum(v["count"] for v in man["entity_types"].values())
     print(f"wrote {n:,} entities x {man['dimension']} and {len(man['relations'])} relations to {a.out}: "
           + ", ".join(man["files"]))

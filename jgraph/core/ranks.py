@@ -72,20 +72,23 @@ def make_query_ranks(model: Model, ties: str):
 
 def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int,
                        exclude_self: bool = False):
-    """fn(params, emb, batch, layout, key) -> per side (rank [C, P], auc [C, P], valid [C, P]).
+    """fn(params, emb, batch, layout, key, rows_of=None) -> per side (rank [C, P], auc [C, P],
+    valid [C, P]).
 
     PBG's protocol: each positive ranked among its batch + uniform negatives; with `exclude_self`,
-    a negative that is the query's own entity does not count.
+    a negative that is the query's own entity does not count. rows_of: int [M] sorted row ids that
+    `emb` [M, D] holds (the rows a streamed evaluation gathered, jgraph/ranking.py), else emb is
+    every row [num_rows, D].
     """
 
     @jax.jit
     @float32_matmuls
-    def ranks(params, emb, batch: Batch, layout: Layout, key):
+    def ranks(params, emb, batch: Batch, layout: Layout, key, rows_of=None):
         if neg.all_negs:  # (max_norm: the caller renormalises emb once)
             rows, ids = emb, None
         else:
             ids = side_blocks(neg, gather_ids(model, neg, batch, layout, batch_seed(key, 0)))
-            rows = tuple(emb[i] for i in ids)
+            rows = tuple(emb[i if rows_of is None else jnp.searchsorted(rows_of, i)] for i in ids)
         lhs_side, rhs_side, _ = batch_scores(model, neg, params, rows, batch, layout, num_rows)
         out = []
         p = batch.lhs.shape[1]
@@ -110,3 +113,14 @@ def make_sampled_ranks(model: Model, neg: NegativeSpec, ties: str, num_rows: int
         return tuple(out)
 
     return ranks
+
+
+def make_sampled_ids(model: Model, neg: NegativeSpec):
+    """fn(batch, layout, key) -> (lhs ids [C, P + U], rhs ids [C, P + U]): the rows that
+    make_sampled_ranks' fn with the same arguments gathers (a streamed evaluation reads them)."""
+
+    @jax.jit
+    def ids(batch: Batch, layout: Layout, key):
+        return side_blocks(neg, gather_ids(model, neg, batch, layout, batch_seed(key, 0)))
+
+    return ids
