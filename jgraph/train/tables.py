@@ -117,10 +117,9 @@ class WorkingTable:
                 self.write(t, part, slot)
 
     # ------------------------------------------------------------------ swapping
-    def prefetch(self, swap: Swap) -> dict[tuple[int, int], Future]:
-        """Start reading the partitions `swap` loads: (type, partition) -> read."""
-        return {(t, part): self.store.read_partition(self.layout.types[t].name, part, self.buffers.take)
-                for t, part, _ in swap.load}
+    def read(self, t: int, part: int) -> Future:
+        """Start reading a stored partition into a host buffer (see CheckpointStore.read_partition)."""
+        return self.store.read_partition(self.layout.types[t].name, part, self.buffers.take)
 
     def enter(self, swap: Swap, reads: dict[tuple[int, int], Future],
               background: Callable[[Callable[[], Any]], Any]) -> None:

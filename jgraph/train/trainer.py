@@ -44,6 +44,8 @@ from jgraph.train.tables import WorkingTable
 log = logging.getLogger("jgraph")
 # per epoch: partitions read into a slot / given first-touch rows / written back / not written
 # back (clean), and the bytes of partitions read and written
+READ_AHEAD_BUCKETS = 16  # how far ahead partition reads may start (the plan is known)
+READS_IN_FLIGHT = 2  # partition reads started ahead at most at once (each holds a host copy)
 IO_COUNTS = ("partition_loads", "partition_inits", "partition_writes", "partition_writes_skipped",
              "partition_read_bytes", "partition_write_bytes")
 
@@ -170,6 +172,26 @@ class Trainer:
             return None
         return plan(self.layout, [bucket], resident, [b for b in future if b is not None])[0][0]
 
+    def _read_ahead(self, reads: dict, nxt: Swap, resident: dict, future: list) -> None:
+        """Start the reads of the loads planned in the next READ_AHEAD_BUCKETS buckets after `nxt`
+        (`future`: this process's buckets after it) while fewer than READS_IN_FLIGHT reads are
+        pending, so a partition arrives while earlier buckets train; never of a partition
+        evicted before its load (the store would be read before that write-back)."""
+        future = [b for b in future if b is not None]
+        window, rest = future[:READ_AHEAD_BUCKETS], future[READ_AHEAD_BUCKETS:]
+        if len(reads) >= READS_IN_FLIGHT or not window:
+            return
+        steps, _ = plan(self.layout, [nxt.bucket, *window], resident, rest)
+        evicted = set()
+        for step in steps:
+            evicted.update((t, part) for t, part, _ in step.evict)
+            for t, part, _ in step.load:
+                if (t, part) in reads or (t, part) in evicted:
+                    continue
+                if len(reads) >= READS_IN_FLIGHT:
+                    return
+                reads[(t, part)] = self.table.read(t, part)
+
     def _io_counts(self) -> dict[str, float]:
         return {**self.table.counts, "partition_read_bytes": self.store.bytes_read,
                 "partition_write_bytes": self.store.bytes_written}
@@ -212,7 +234,10 @@ class Trainer:
             nxt = self._plan(mine[k + 1], after, mine[k + 2 :])
             pending = prepare(nxt) if nxt is not None else None
             if nxt is not None and sched.prefetch:
-                reads.update(table.prefetch(nxt))
+                for t, part, _ in nxt.load:
+                    if (t, part) not in reads:  # (a read started ahead is kept)
+                        reads[(t, part)] = table.read(t, part)
+                self._read_ahead(reads, nxt, after, mine[k + 2 :])
             if step is not None:
                 t1 = time.perf_counter()
                 where = f"epoch {epoch + 1}, bucket {step.bucket}"
