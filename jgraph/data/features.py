@@ -145,6 +145,8 @@ def attach_features(cfg: TrainConfig, ds: Dataset) -> None:
         fid = pc.index_in(feats, value_set=vocab).to_numpy(zero_copy_only=False).astype(np.int32)
         ids, weight = feature_lists(eid, fid, np.ones(eid.size, np.float32) if w is None else w,
                                     len(names))
+        log.info("entities.%s: %d features, up to %d per entity (the step's feature width F)", t,
+                 len(vocab), ids.shape[1])
         bare = int((weight.sum(1) == 0).sum())
         if bare:
             log.warning("entities.%s: %d of %d entities have no feature (their embedding is 0)",
