@@ -70,7 +70,10 @@ def fit(config: TrainConfig | list[str] | tuple[str, ...] | None = None, run_dir
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     try:
-        metrics = run(cfg, str(out))
+        from jgraph.train.recipe import given_keys
+
+        metrics = run(cfg, str(out), given_keys(list(config)) if isinstance(config, (list, tuple)) else
+                      frozenset())
     finally:
         if handler is not None:
             logger.removeHandler(handler)

@@ -107,15 +107,36 @@ def lr_schedule(cfg: TrainConfig, num_train_edges: int) -> Schedule:
                     o.final_lr_ratio)
 
 
-def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: int | None = None
-                  ) -> NegativeSpec:
+ALL_NEGATIVES_MAX_ROWS = 50_000  # negatives.mode=auto: 1-vs-all up to this many working-table rows
+
+
+def negatives_mode(mode: str, all_negs: bool, num_rows: int, num_partitions: int,
+                   max_rows: int = ALL_NEGATIVES_MAX_ROWS) -> str:
+    """negatives.mode resolved to "all" or "sampled" for a working table of `num_rows` rows (K,
+    every resident partition) and `num_partitions` partitions: auto is 1-vs-all on one partition
+    of at most `max_rows` rows (a batch then scores B x K, e.g. 1000 x 50,000 floats = 200 MB, and
+    costs K / (negatives per positive) times a sampled one), sampled on larger or partitioned
+    graphs; PBG's all_negs is all."""
+    if mode == "all" or all_negs:
+        return "all"
+    if mode == "auto" and num_partitions == 1 and num_rows <= max_rows:
+        return "all"
+    return "sampled"
+
+
+def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: int | None = None,
+                  layout: PartitionLayout | None = None) -> NegativeSpec:
+    """The training step's negatives; `layout` (the run's partitions) resolves negatives.mode=auto
+    (without it auto is sampled)."""
     n = cfg.negatives
     nb = n.num_batch_negs if num_batch is None else num_batch
     nu = n.num_uniform_negs if num_uniform is None else num_uniform
-    return NegativeSpec(num_uniform=nu, use_batch=nb > 0, all_negs=n.all_negs,
+    rows, parts = (layout.num_rows, layout.num_partitions) if layout is not None else (1 << 62, 1)
+    every = negatives_mode(n.mode, n.all_negs, rows, parts) == "all"
+    return NegativeSpec(num_uniform=nu, use_batch=nb > 0, all_negs=every,
                         sides=(not n.disable_lhs_negs, not n.disable_rhs_negs),
                         both_partitions=n.uniform_from == "bucket", self_negative=n.self_negative,
-                        num_degree=round(nu * n.degree_fraction),
+                        num_degree=round(nu * n.degree_fraction), self_weight=n.self_weight,
                         logq=n.logq_correction and not n.all_negs)
 
 

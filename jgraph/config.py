@@ -140,7 +140,12 @@ class NegativesConfig:
 
     num_batch_negs: int = 50  # chunk size; each positive's batch negatives are its chunk's others
     num_uniform_negs: int = 50  # drawn per chunk, uniformly from the bucket's partition
-    all_negs: bool = False  # every entity of the partition is a negative (1-vs-all)
+    mode: str = "sampled"  # sampled: PBG's chunks of batch + uniform negatives; all: every entity
+    #   of the side's partition is a negative (1-vs-all; with softmax the cross-entropy over all
+    #   entities of Lacroix et al. 2018, no sampling error, the query's own entity always among
+    #   them); auto: all where the graph is small enough (one partition of at most
+    #   assembly.ALL_NEGATIVES_MAX_ROWS = 50,000 rows), sampled otherwise (assembly.negatives_mode)
+    all_negs: bool = False  # PBG's name for mode=all (PBG configs and older runs): true = all
     uniform_from: str = "side"  # side: from that side's partition of the bucket (PBG); bucket:
     #   from both of the bucket's partitions of the entity type (lhs and rhs), both resident anyway.
     #   With P partitions, an answer then meets a competitor of another partition in 2/P of the
@@ -154,6 +159,9 @@ class NegativesConfig:
     #   (the tail as a head, the head as a tail, where the relation's two entity types are one;
     #   not where the positive is a self-loop): nothing else teaches a model that (h, r, h) is
     #   false, and ComplEx's Re<h, r, conj h> = sum r_re |h|^2 ranks h first (issue 30)
+    self_weight: float = 1.0  # mode=all: the query's own entity counts as this many negatives (its
+    #   score raised by log(self_weight) in training), so that it is pushed below the answers
+    #   harder than any other candidate; 1 = as any other (mode=sampled: not used)
     logq_correction: bool = False  # softmax only: each sampled negative's logit minus the log of
     #   its expected count among its chunk's negatives (batch ones drawn in proportion to degree,
     #   uniform ones 1/n, degree_fraction ones by degree): the sampled softmax then estimates the
@@ -200,6 +208,9 @@ class TrainingConfig:
     #   without a better validation MRR; the best epoch is kept (snapshots/best) and evaluated. 0 = off
     frozen_types: list[str] = field(default_factory=list)  # types never updated (docs/training.md)
     frozen_relations: list[str] = field(default_factory=list)  # relations never updated
+    time_budget_minutes: float = 0.0  # > 0: training stops at the end of the last epoch that is
+    #   expected to finish within this many minutes of training (the epochs' mean wall time
+    #   predicts the next one); that epoch is committed and the final evaluation runs. 0 = off
     progress: bool = True  # tqdm progress bar
     tensorboard: bool = False  # also TensorBoard event files in <run dir>/tensorboard (tensorboardX)
 
@@ -284,6 +295,9 @@ class TrainConfig:
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     plugins: list[str] = field(default_factory=lambda: ["models"])  # modules that register scorers
     experiment: str = ""  # set by conf/experiment/*.yaml; names the run
+    recipe: str = ""  # kg: dimension, negatives, N3, learning rate and epochs chosen from the graph's
+    #   statistics and training.time_budget_minutes once the data is loaded (jgraph/train/recipe.py);
+    #   keys given on the command line are kept. "" = off
 
 
 def register_configs() -> None:
@@ -377,8 +391,17 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"negatives.degree_fraction must be in [0, 1], got {n.degree_fraction}")
     if n.num_batch_negs < 0 or n.num_uniform_negs < 0:
         raise ConfigError("negatives.num_batch_negs and num_uniform_negs must be >= 0")
-    if not n.all_negs and n.num_batch_negs == 0 and n.num_uniform_negs == 0:
-        raise ConfigError("negatives: num_batch_negs and num_uniform_negs are both 0 (or set all_negs)")
+    if n.mode not in ("sampled", "all", "auto"):
+        raise ConfigError(f"negatives.mode must be sampled, all or auto, got {n.mode!r}")
+    if n.mode != "all" and not n.all_negs and n.num_batch_negs == 0 and n.num_uniform_negs == 0:
+        raise ConfigError("negatives: num_batch_negs and num_uniform_negs are both 0 (or set "
+                          "negatives.mode=all)")
+    if not n.self_weight > 0:
+        raise ConfigError(f"negatives.self_weight must be > 0, got {n.self_weight}")
+    if cfg.recipe not in ("", "kg"):
+        raise ConfigError(f"recipe must be kg or empty, got {cfg.recipe!r}")
+    if t.time_budget_minutes < 0:
+        raise ConfigError(f"training.time_budget_minutes must be >= 0, got {t.time_budget_minutes}")
     if n.logq_correction and cfg.loss.name != "softmax":
         raise ConfigError(f"negatives.logq_correction corrects a softmax's sampled negatives; "
                           f"loss.name is {cfg.loss.name!r} (use loss=softmax)")

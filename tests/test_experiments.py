@@ -87,6 +87,12 @@ def tiny_data(tmp_path_factory) -> Path:
     return root
 
 
+def given_keys(overrides: list[str]) -> frozenset[str]:
+    from jgraph.train.recipe import given_keys as keys
+
+    return keys(overrides)
+
+
 def tiny_config(overrides: list[str], data_root: Path):
     cfg = config_of([*overrides, *TINY, f"data.root={data_root}"])
     n = cfg.negatives
@@ -133,7 +139,8 @@ def test_every_experiment_config_runs_on_tiny_data(name, tiny_data, tmp_path):
     cfg = tiny_config([f"+experiment={name}"], tiny_data)
     if name == "blogcatalog":  # kept: the node-classification step below reads the checkpoint
         cfg.storage.save = True
-    m = run(cfg, str(tmp_path))
+    # a recipe (+experiment=kg) keeps what the tiny run sets
+    m = run(cfg, str(tmp_path), given_keys(TINY) | {"eval.every_epochs"})
     assert m["experiment"] == name
     assert len(m["history"]) == 1 and np.isfinite(m["history"][0]["loss"])
     for split in cfg.eval.splits:

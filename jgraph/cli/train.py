@@ -118,9 +118,11 @@ def main() -> None:
 
     @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base=None)
     def main(cfg) -> float:
+        from jgraph.train.recipe import given_keys
+
         out = HydraConfig.get().runtime.output_dir
-        try:
-            return objective(run(cfg, out))
+        try:  # keys set on the command line (or by a sweeper) are kept by a recipe
+            return objective(run(cfg, out, given_keys(list(HydraConfig.get().overrides.task))))
         except (UserError, TrainingDiverged) as e:
             # a user's mistake or a diverged run: the message says what and where; no traceback
             if os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -86,6 +86,8 @@ class NegativeSpec(NamedTuple):
     #                              negative (Model.score_blocks; all_negs has it among its rows)
     num_degree: int = 0  # of the num_uniform rows, this many drawn in proportion to degree from
     #                      the side's partition (negatives.degree_fraction; needs layout.deg)
+    self_weight: float = 1.0  # all_negs: the query's own entity counts as this many negatives
+    #                           (its score raised by log(self_weight); negatives.self_weight)
     logq: bool = False  # negatives.logq_correction: sampled negatives' scores lowered by the log of
     #                     their expected count (`sampling_log_counts`; needs layout.deg)
 
@@ -136,8 +138,13 @@ def batch_scores(
     if neg.sides[1]:
         extra_r = rows
         v_r = region_mask(lo_r, n_r, num_rows) & not_self_mask(rhs_ids, num_rows)
-    return model.score(params, rows[lhs_ids], rows[rhs_ids], batch, extra_l, extra_r, v_l, v_r,
-                       False, neg.sides)
+    lhs_side, rhs_side, pen = model.score(params, rows[lhs_ids], rows[rhs_ids], batch, extra_l,
+                                          extra_r, v_l, v_r, False, neg.sides)
+    if neg.self_weight != 1.0:  # a head's own tail (a tail's own head) weighs self_weight negatives
+        lhs_side, rhs_side = (None if s is None else s._replace(
+            neg=s.neg + np.log(neg.self_weight) * (own[..., None] == jnp.arange(num_rows)))
+            for s, own in ((lhs_side, rhs_ids), (rhs_side, lhs_ids)))
+    return lhs_side, rhs_side, pen
 
 
 def compute_slices(num_chunks: int, groups: int) -> list[slice]:

@@ -69,7 +69,8 @@ class BucketTrainer:
         self.chunk = chunk_size(cfg)
         self.chunks_per_batch = cfg.training.batch_size // self.chunk
         o = cfg.optimizer
-        self.train_block = make_train_block(model, negative_spec(cfg), o.lr, o.relation_lr or o.lr, o.eps,
+        self.negatives = negative_spec(cfg, layout=layout)  # negatives.mode=auto resolved by size
+        self.train_block = make_train_block(model, self.negatives, o.lr, o.relation_lr or o.lr, o.eps,
                                             layout.num_rows, compute_groups(cfg), cfg.training.row_update,
                                             lr_schedule(cfg, num_train_edges))
         self.group_of_rel = relation_groups(cfg, ds)

@@ -22,8 +22,9 @@ from jgraph.storage.kv import write_atomic
 log = logging.getLogger("jgraph")
 
 
-def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
-    """Train and evaluate as `cfg` says; returns the metrics dict also written to metrics.json."""
+def run(cfg: Any, output_dir: str | None = None, given: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Train and evaluate as `cfg` says; returns the metrics dict also written to metrics.json.
+    given: the dotted keys the user set (command-line overrides), which `recipe` leaves alone."""
     import jax
     from tqdm import tqdm
 
@@ -57,6 +58,17 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
     except BaseException:
         store.close()  # lets go of the lock
         raise
+    recipe = None
+    if cfg.recipe:  # choices from the graph's statistics (jgraph/train/recipe.py)
+        from jgraph.assembly import partition_layout
+        from jgraph.train.recipe import apply_recipe, graph_stats, kg_recipe
+
+        stats = graph_stats(ds, partition_layout(cfg, ds))
+        applied = apply_recipe(cfg, kg_recipe(stats, cfg.training.time_budget_minutes), given)
+        validate(cfg)
+        recipe = {"name": cfg.recipe, "stats": asdict(stats), "applied": applied,
+                  "kept": sorted(given)}
+        log.info("recipe %s for %s: %s", cfg.recipe, asdict(stats), " ".join(applied))
     sizes = ", ".join(f"{s} {len(e):,}" for s, e in ds.splits.items())
     ents = ", ".join(f"{t} {ds.num_entities(t):,}" for t in ds.entity_types)
     log.info("data %s: entities %s; %d relations; edges %s", ds.name, ents, ds.num_relations, sizes)
@@ -110,10 +122,11 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         trainer = Trainer(cfg, ds, store, on_epoch=on_epoch, on_bucket=on_bucket, cluster=cluster,
                           after_epoch=after_epoch if stopper is not None else None)
         jsonl = _epoch_log(out / "metrics.jsonl", trainer.progress["epoch"])
-        log.info("model: %s %s d=%d%s, loss %s, %d+%d negatives, %s; backend %s",
+        log.info("model: %s %s d=%d%s, loss %s, %s negatives, %s; backend %s",
                  cfg.model.operator, cfg.model.comparator, cfg.model.dimension,
                  " reciprocal" if cfg.model.reciprocal else "", cfg.loss.name,
-                 cfg.negatives.num_batch_negs, cfg.negatives.num_uniform_negs,
+                 "all (1-vs-all)" if trainer.buckets.negatives.all_negs else
+                 f"{cfg.negatives.num_batch_negs}+{cfg.negatives.num_uniform_negs}",
                  "1 partition" if trainer.layout.num_partitions == 1
                  else f"{trainer.layout.num_partitions} partitions", jax.default_backend())
         n_train = trainer.num_train_edges
@@ -168,6 +181,9 @@ def run(cfg: Any, output_dir: str | None = None) -> dict[str, Any]:
         "chance_mrr": chance_mrr(n_cands),
         "degree_baseline_mrr": ev.degree_baselines(evaluation),
         "early_stopping": stopper.summary() if stopper is not None else None,
+        "time_budget": trainer.budget_stop,
+        "recipe": recipe,
+        "negatives_mode": "all" if trainer.buckets.negatives.all_negs else "sampled",
         "history": history,
         "eval": evaluation,
         "calibration": calibration,

@@ -66,6 +66,13 @@ def _merge_passes(epoch: int, passes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def next_epoch_over(elapsed: float, walls: list[float], budget: float) -> bool:
+    """training.time_budget_minutes: True when one more epoch, as long as the mean of the epochs
+    so far (`walls`, seconds; none yet: it is started), would end past `budget` seconds of training
+    (`elapsed` already spent)."""
+    return bool(walls) and elapsed + sum(walls) / len(walls) > budget
+
+
 class Trainer:
     """Trains one run's tables bucket by bucket; see the module docstring. `state` (TrainState)
     and `tables` (the working table's arrays) are what the jitted step updates."""
@@ -107,6 +114,7 @@ class Trainer:
         # partitioned run reads its partitions once at the end; dropped once used or on training
         self._raw_tables: tuple[jax.Array, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jgraph-batches")
+        self.budget_stop: dict[str, Any] | None = None  # set when training.time_budget_minutes stops
         self.state = self.checkpoint.restore(self.state)
 
     # where training stands, as the checkpoint keeps it
@@ -147,8 +155,17 @@ class Trainer:
         log.info("training step compiled in %.1fs", self.compile_seconds)
         self.scheduler.start(self.state)
         chunks = max(1, cfg.training.num_edge_chunks)
+        budget, t_fit, walls = cfg.training.time_budget_minutes * 60.0, time.perf_counter(), []
         while ckpt.progress["epoch"] < cfg.training.num_epochs:
             epoch = ckpt.progress["epoch"]
+            if budget and next_epoch_over(time.perf_counter() - t_fit, walls, budget):
+                self.budget_stop = {"epochs": epoch, "minutes": (time.perf_counter() - t_fit) / 60,
+                                    "budget_minutes": budget / 60}
+                log.info("training.time_budget_minutes %.1f: stopping after epoch %d (%.1f min of "
+                         "training; the next epoch would end past the budget)", budget / 60, epoch,
+                         self.budget_stop["minutes"])
+                break
+            t_epoch = time.perf_counter()
             passes = []
             while ckpt.progress.get("chunk", 0) < chunks:
                 chunk = ckpt.progress.get("chunk", 0)
@@ -160,6 +177,7 @@ class Trainer:
                 self.on_epoch(epoch, stats)
             ckpt.progress = {"epoch": epoch + 1, "chunk": 0, "bucket": 0}
             self.scheduler.end_epoch(self.state, epoch)
+            walls.append(time.perf_counter() - t_epoch)
             if self.after_epoch is not None and self.after_epoch(epoch):  # early stopping
                 break
         self.table.buffers.clear()  # evaluation and export need no swap buffers
