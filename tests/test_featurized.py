@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from helpers import model_of
 
-from jgraph.core.features import Encoder, FeatureRows, combine, expand
+from jgraph.core.features import FeatureRows, combine, encoder_class, expand
 from jgraph.core.model import Batch, Layout
 from jgraph.core.step import NegativeSpec, Tables, init_state, make_train_block
 
@@ -128,7 +128,7 @@ def test_encoder_is_the_flax_mlp_and_trains():
     rows, w, masks = expand(((0, 1),), layout.lo, layout.n, layout.feat, ids, k)
     got = np.array(combine(((0, 1),), (8,), params, tables.emb[rows], w, masks))
     mean = np.einsum("bef,befd->bed", np.array(w), np.array(tables.emb[rows]))
-    want = Encoder(8, D).apply({"params": params["encoder"]["type0"]}, jnp.asarray(mean))
+    want = encoder_class()(8, D).apply({"params": params["encoder"]["type0"]}, jnp.asarray(mean))
     manual = mean + np.maximum(mean @ np.array(p["hidden"]["kernel"]) + np.array(p["hidden"]["bias"]), 0) \
         @ np.array(params["encoder"]["type0"]["out"]["kernel"])
     assert got.shape == (1, 2, D)

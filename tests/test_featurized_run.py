@@ -110,7 +110,7 @@ def test_frozen_type_fine_tune_keeps_rows_and_skips_writes(trained):
 def test_encoder_rows_are_the_flax_mlp_of_the_mean(trained):
     """The deriver writes Encoder(mean of feature rows) into the featurized type's slot."""
     from jgraph.assembly import build_model, partition_layout
-    from jgraph.core.features import Encoder
+    from jgraph.core.features import encoder_class
     from jgraph.core.step import Tables
     from jgraph.data.dataset import load_dataset
     from jgraph.train.featurized import deriver
@@ -129,7 +129,7 @@ def test_encoder_rows_are_the_flax_mlp_of_the_mean(trained):
     ids, w = ds.features["entity"]
     lo_f = layout.slot_start[1][0]
     mean = np.einsum("ef,efd->ed", w, np.where((ids >= 0)[..., None], emb[lo_f + np.maximum(ids, 0)], 0))
-    want = np.array(Encoder(6, 8).apply({"params": enc}, jnp.asarray(mean)))
+    want = np.array(encoder_class()(6, 8).apply({"params": enc}, jnp.asarray(mean)))
     assert want.shape == (ds.num_entities("entity"), 8)
     np.testing.assert_allclose(out[: ds.num_entities("entity")], want, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(out[lo_f:], emb[lo_f:])  # the feature rows untouched

@@ -22,9 +22,9 @@ Shapes: E entities of T, F features per entity (padded), D dimension, K working-
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -45,17 +45,24 @@ class FeatureRows(NamedTuple):
     #                entity without features); 0 on padding
 
 
-class Encoder(nn.Module):
-    """x + Dense(relu(Dense(x))): [..., D] -> [..., D]; the output layer starts at zero."""
+@cache
+def encoder_class() -> type:
+    """The encoder, a flax linen Module (flax imported only when a run has an encoder):
+    Encoder(hidden, dimension): x + Dense(relu(Dense(x))), [..., D] -> [..., D]; the output layer
+    starts at zero."""
+    import flax.linen as nn
 
-    hidden: int
-    dimension: int
+    class Encoder(nn.Module):
+        hidden: int
+        dimension: int
 
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        h = nn.relu(nn.Dense(self.hidden, name="hidden")(x))
-        out = nn.Dense(self.dimension, name="out", kernel_init=nn.initializers.zeros)(h)
-        return x + out
+        @nn.compact
+        def __call__(self, x: Array) -> Array:
+            h = nn.relu(nn.Dense(self.hidden, name="hidden")(x))
+            out = nn.Dense(self.dimension, name="out", kernel_init=nn.initializers.zeros)(h)
+            return x + out
+
+    return Encoder
 
 
 def encoder_key(t: int) -> str:
@@ -68,7 +75,7 @@ def init_encoders(featurized: tuple, hidden: tuple, dimension: int) -> dict:
     for (t, _), h in zip(featurized, hidden, strict=True):
         if h:
             x = jnp.zeros((1, dimension), jnp.float32)
-            out[encoder_key(t)] = Encoder(h, dimension).init(jax.random.key(t), x)["params"]
+            out[encoder_key(t)] = encoder_class()(h, dimension).init(jax.random.key(t), x)["params"]
     return out
 
 
@@ -76,7 +83,7 @@ def encode(params: dict, t: int, hidden: int, x: Array) -> Array:
     """The encoder of type t applied to mean embeddings x [..., D] (identity when hidden is 0)."""
     if not hidden:
         return x
-    return Encoder(hidden, x.shape[-1]).apply({"params": params["encoder"][encoder_key(t)]}, x)
+    return encoder_class()(hidden, x.shape[-1]).apply({"params": params["encoder"][encoder_key(t)]}, x)
 
 
 def expand(featurized: tuple, lo: Array, n: Array, feat: tuple, ids: Array, num_rows: int
