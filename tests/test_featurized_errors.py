@@ -100,3 +100,17 @@ def test_train_command_exits_2_with_one_line(folder: Path) -> None:
     assert res.returncode == 2, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "entities.entity.features" in lines[0], res.stderr
+
+
+def test_a_prepared_dataset_takes_a_features_file(folder: Path) -> None:
+    """jgraph import's output: names read from the dataset, a cold-start name appended."""
+    from jgraph.data.importer import ImportSpec, run_import
+
+    run_import(ImportSpec(out=str(folder / "prep"), train=[str(folder / "g" / "train.tsv")]),
+               log=lambda m: None)
+    (folder / "prep" / "feats.tsv").write_text((folder / "g" / "feats.tsv").read_text())
+    ds, model = load(folder, *FEAT, "data.format=prepared", "data.path=prep")
+    names = ds.entity_names["entity"].to_pylist()
+    assert sorted(names[:3]) == ["a", "b", "c"] and names[3] == "z" and ds.num_entities("entity") == 4
+    ids, _ = ds.features["entity"]
+    assert ids[names.index("b"), 0] == 1 and ids[3, 0] == 0  # b: y; z: x

@@ -18,8 +18,8 @@ from jgraph.lab.runs import read_run
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
-HEADER = ["run", "dataset", "model", "seen_mrr", "seen_hits10", "cold_mrr", "cold_hits10",
-          "chance_mrr", "train_seconds", "wall_seconds"]
+HEADER = ["run", "dataset", "model", "seen_mrr", "seen_hits10", "seen_auc", "cold_mrr", "cold_hits10",
+          "cold_auc", "chance_mrr", "train_seconds", "wall_seconds"]
 MODEL = {"plain": "plain rows (no features)", "featurized": "featurized: mean of features (PBG)",
          "encoder": "featurized + flax MLP encoder", "groups": "featurized: mean of group features",
          "id_groups": "featurized: own-id feature + groups (held-out: groups only)"}
@@ -35,8 +35,8 @@ def rows(results: Path) -> list[list]:
             continue
         ev = run.metrics["eval"]
         avg = {s: ev[s]["filtered"]["avg"] for s in ("valid", "test")}
-        out.append([name, dataset, MODEL[name.split("_", 1)[1]], avg["valid"]["mrr"],
-                    avg["valid"]["hits@10"], avg["test"]["mrr"], avg["test"]["hits@10"],
+        out.append([name, dataset, MODEL[name.split("_", 1)[1]],
+                    *(avg[s][k] for s in ("valid", "test") for k in ("mrr", "hits@10", "auc")),
                     run.metrics.get("chance_mrr"), run.metrics.get("train_seconds"), run.wall_seconds])
     return out
 
@@ -51,15 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     write_csv(a.results / "results.csv", HEADER,
               [[round(v, 4) if isinstance(v, float) else v for v in r] for r in table])
-    shown = [[r[0], r[3], r[4], r[5], r[6], r[7], fmt_seconds(r[9])] for r in table]
-    head = ["run", "seen MRR", "seen Hits@10", "cold-start MRR", "cold-start Hits@10", "chance MRR",
-            "wall"]
+    shown = [[*r[:1], *r[3:10], fmt_seconds(r[11])] for r in table]
+    head = ["run", "seen MRR", "seen Hits@10", "seen AUC", "cold-start MRR", "cold-start Hits@10",
+            "cold-start AUC", "chance MRR", "wall"]
     text = markdown_table(head, shown, digits=4)
     print(text)
     from run import RUNS
 
     lines = ["# Featurized entity types: seen vs cold-start entities\n",
-             "Filtered MRR on valid (edges among entities seen in training) and on test (edges between "
+             "Filtered MRR (and AUC: the share of candidates ranked below the answer) on valid "
+             "(edges among entities seen in training) and on test (edges between "
              "an entity held out of training entirely and a seen one: cold start). A plain model "
              "has untrained rows for held-out entities (chance); a featurized model embeds them from "
              "their features. See `../README.md` and `../data.py` for the datasets.\n", text,

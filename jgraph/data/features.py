@@ -130,16 +130,21 @@ def attach_features(cfg: TrainConfig, ds: Dataset) -> None:
         if w is not None and (not np.all(np.isfinite(w)) or (w < 0).any()):
             raise DataError(f"{path}: feature weights must be finite and >= 0")
         names = ds.entity_names.get(t)
+        if names is None and cfg.data.format == "prepared":  # its names file (T unpartitioned:
+            from jgraph.data.prepared import dataset_location, load_names  # new ids go at the end)
+
+            names = load_names(dataset_location(cfg.data), t)
         if names is None:
-            raise DataError(f"entities.{t}.featurized: the dataset keeps no names for {t!r} (a "
-                            "prepared dataset without names); featurized types need named entities")
+            raise DataError(f"entities.{t}.featurized: the dataset keeps no names for {t!r}; "
+                            "featurized types need named entities")
         known = pc.is_in(ents, value_set=names).to_numpy(zero_copy_only=False)
         new = pc.unique(ents.filter(pa.array(~known)))
         if len(new):
             log.info("%s: %d entities only in the features file (cold start) added to %r",
                      path, len(new), t)
             names = pa.concat_arrays([names.cast(pa.string()), new])
-            ds.entity_names[t] = names
+        ds.entity_names[t] = names
+        ds.entity_counts[t] = len(names)
         vocab = pc.unique(feats)
         eid = pc.index_in(ents, value_set=names).to_numpy(zero_copy_only=False).astype(np.int64)
         fid = pc.index_in(feats, value_set=vocab).to_numpy(zero_copy_only=False).astype(np.int32)
