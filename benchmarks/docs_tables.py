@@ -238,16 +238,18 @@ def page() -> str:
     out += table(["time", "machine", "nodes", "edges", "d", "operator", "tables", "edges/s", "wall s",
                   "compile s", "peak RSS MiB"], rows)
     out += ["", "## Partitions (`benchmarks/partitions.py`)", ""]
-    rows = [[day(r), machine(r), f"{int(r['nodes']) // 1000}k", r["partitions"], r["prefetch_partitions"],
-             r["embedding_dtype"] or "float32", k(r["edges_per_s"]), r["io_hidden_s"], r["io_exposed_s"],
-             r["peak_rss_mib"], r["tables_mib"]] for r in read("partitions.csv")]
-    out += ["<details><summary>Every row (pairs of P=1 and P=16 alternate so the VM's drift hits both)"
-            "</summary>", ""]
-    out += table(["time", "machine", "nodes", "P", "prefetch", "tables", "edges/s", "IO hidden s",
-                  "IO exposed s", "peak RSS MiB", "tables MiB"], rows)
-    out += ["", "</details>", "", "Latest pairs:", ""]
-    out += table(["time", "machine", "nodes", "P", "prefetch", "tables", "edges/s", "IO hidden s",
-                  "IO exposed s", "peak RSS MiB", "tables MiB"], rows[-4:])
+    rows = [[day(r), machine(r), f"{int(r['nodes']) // 1000}k", f"{int(r['edges']) // 1000}k",
+             r["partitions"], r.get("buffer_partitions") or "2", r.get("bucket_order") or "inside_out",
+             r["prefetch_partitions"], r["embedding_dtype"] or "float32", k(r["edges_per_s"]),
+             r.get("partition_loads") or "", r["io_hidden_s"], r["io_exposed_s"], r["peak_rss_mib"],
+             r["tables_mib"]] for r in read("partitions.csv")]
+    head = ["time", "machine", "nodes", "edges", "P", "B", "order", "prefetch", "tables", "edges/s",
+            "loads", "IO hidden s", "IO exposed s", "peak RSS MiB", "tables MiB"]
+    out += ["<details><summary>Every row (pairs of P=1 and P=16 alternate so the VM's drift hits both;"
+            " B: partition buffer slots)</summary>", ""]
+    out += table(head, rows)
+    out += ["", "</details>", "", "Latest rows:", ""]
+    out += table(head, rows[-4:])
     out += ["", "## Several processes on one machine (`benchmarks/distributed.py`)", ""]
     rows = [[day(r), machine(r), r["processes"], r["partitions"], r["epoch_s"], k(r["edges_per_s"]),
              r["buckets_per_s_per_process"]] for r in read("distributed.csv")]

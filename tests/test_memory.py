@@ -1,4 +1,5 @@
-"""Host memory helpers (jgraph.memory): huge-page backing of a fresh working table."""
+"""Host memory helpers (jgraph.memory): huge-page backing of a fresh working table, and the
+partition buffer's memory model (slots + in-flight copies; B from a budget)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgraph.memory import back_with_huge_pages, peak_rss_mib, reset_peak_rss
+from jgraph.memory import (
+    IN_FLIGHT,
+    back_with_huge_pages,
+    buffer_for_budget,
+    buffer_memory,
+    partition_bytes,
+    peak_rss_mib,
+    reset_peak_rss,
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise huge pages: Linux only")
@@ -38,3 +47,29 @@ def test_reset_peak_rss_forgets_a_freed_peak():
     del big
     assert reset_peak_rss()
     assert peak_rss_mib() < high - 300
+
+
+def test_partition_buffer_memory_model():
+    """Slot = emb + acc + owner per row, copy = emb + acc; B slots + in-flight copies; the budget
+    picks the largest B that fits, at least 2 and at most P; storage.buffer_memory_gb reaches the
+    layout through assembly.buffer_partitions."""
+    slot, copy = partition_bytes(1000, 100)
+    assert (slot, copy) == (1000 * 408, 1000 * 404)
+    assert partition_bytes(1000, 100, itemsize=2) == (1000 * 208, 1000 * 204)
+    assert IN_FLIGHT == 4 and buffer_memory(slot, copy, 8) == 8 * slot + 4 * copy
+    assert buffer_memory(slot, copy, 8, in_flight=0) == 8 * slot
+    budget = buffer_memory(slot, copy, 6)
+    assert buffer_for_budget(budget, slot, copy, 32) == 6
+    assert buffer_for_budget(budget - 1, slot, copy, 32) == 5
+    assert buffer_for_budget(budget, slot, copy, 4) == 4  # at most P
+    assert buffer_for_budget(slot, slot, copy, 32) == 2  # at least 2
+    from helpers import cfg_of
+
+    from jgraph.assembly import buffer_partitions
+    from jgraph.plan.partition import PartitionLayout
+
+    layout = PartitionLayout.build({"a": 16_000}, {"a": 16}, seed=0)  # capacity 1000
+    gb = buffer_memory(*partition_bytes(1000, 16), 7) / 2**30
+    cfg = cfg_of([f"storage.buffer_memory_gb={gb}"])
+    assert cfg.model.dimension == 16 and buffer_partitions(cfg, layout) == 7
+    assert buffer_partitions(cfg_of(["storage.buffer_partitions=5"]), layout) == 5

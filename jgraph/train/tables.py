@@ -14,6 +14,7 @@ Shapes: K rows in the working table, D dimension, M rows of a slot (a type's par
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgraph.config import TrainConfig
+from jgraph.core.features import feature_type_name
 from jgraph.core.optim import decode_rows, table_dtype
 from jgraph.core.step import make_slot_ops, new_tables
 from jgraph.memory import HostBuffers, back_with_huge_pages, trim
@@ -31,6 +33,7 @@ from jgraph.plan.residency import Swap
 from jgraph.storage.checkpoint import CheckpointStore
 
 Key = tuple[int, int]  # (type index, slot) in `resident`; (type index, partition) in reads
+WRITES_IN_FLIGHT = 2  # partition copies being written back at most (memory.IN_FLIGHT counts them)
 
 
 def init_key(seed: int, t: int, part: int) -> jax.Array:
@@ -80,8 +83,11 @@ class WorkingTable:
         self.buffers = HostBuffers()
         self.row_dtype = jnp.dtype(cfg.model.embedding_dtype)  # of rows on the host and on disk
         self.dirty: set[tuple[int, int]] = set()  # (type, partition) changed since loaded/written
+        frozen = [*cfg.training.frozen_types, *(feature_type_name(t) for t in cfg.training.frozen_types)]
+        self.frozen = {layout.index[t] for t in frozen if t in layout.index}  # type indices
         self.counts = {"partition_loads": 0, "partition_inits": 0, "partition_writes": 0,
                        "partition_writes_skipped": 0}
+        self._writing = threading.BoundedSemaphore(WRITES_IN_FLIGHT)
 
     # ------------------------------------------------------------------ writing back
     def write(self, t: int, part: int, slot: int) -> None:
@@ -96,10 +102,15 @@ class WorkingTable:
         start = self.layout.slot_start[t][slot]
         d = self.cfg.model.dimension
         if self.cfg.storage.prefetch_partitions:
+            self._writing.acquire()  # no copy is made while WRITES_IN_FLIGHT are being written
             buf = self.buffers.take((tp.capacity, d), self.row_dtype)
             emb, acc = self.get_slot(self.tables, start, rows=tp.capacity, out=buf)
-            # reused by the next swap; a type of one partition never swaps (its copy is freed)
-            done = (lambda: self.buffers.give(buf)) if tp.num_partitions > 1 else None
+
+            def done() -> None:  # the copy is reused by the next swap; a type of one partition
+                if tp.num_partitions > 1:  # never swaps (its copy is freed)
+                    self.buffers.give(buf)
+                self._writing.release()
+
             self.store.write_partition(tp.name, part, emb, acc, done=done, count=tp.sizes[part])
             return
         acc = np.asarray(jax.lax.dynamic_slice_in_dim(self.tables.acc, start, tp.capacity))
@@ -136,7 +147,8 @@ class WorkingTable:
                 self.counts["partition_inits"] += 1
             self.resident[(t, slot)] = part
         # the bucket trains these (conservatively: an empty bucket's too)
-        self.dirty.update((t, p) for t in range(len(self.layout.types))
+        # (a frozen type's partitions never change: training.frozen_types, core/frozen.py)
+        self.dirty.update((t, p) for t in range(len(self.layout.types)) if t not in self.frozen
                           for p in self.layout.bucket_parts(t, swap.bucket))
         if swap.evict:  # a swap: the freed IO buffers go back to the system off the critical path
             background(trim)
