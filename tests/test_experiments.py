@@ -170,6 +170,8 @@ PLANS = {
     "pbg_youtube": lambda mod, res: mod.plan(res, []),
     "featurized": lambda mod, res: mod.plan(res, []),
     "sweeps_fb15k237": lambda mod, res: mod.plan(list(mod.SWEEPS), res, []),
+    "social_blogcatalog": lambda mod, res: mod.plan(list(mod.GRAPHS), list(mod.VARIANTS), res,
+                                                    res / "graphs", []),
 }
 
 
@@ -257,6 +259,26 @@ def test_youtube_report(tmp_path):
     assert "| 90% | **39.00** ± 1.00 | 42.00 |" in md and "48.0" in md
     assert "python -m jgraph.cli.node_classification x" in md
     assert (res / "blogcatalog_f1.png").is_file() and (res / "blogcatalog_curves.png").is_file()
+
+
+def test_social_report(tmp_path):
+    """The ratio to the evaluator's degree baseline in the CSV and the table; blank without one."""
+    import csv
+
+    res = tmp_path / "results"
+    d = stored_run(res / "runs" / "blogcatalog" / "logq", command="python -m jgraph.train x=1")
+    m = json.loads((d / "metrics.json").read_text())
+    m["degree_baseline_mrr"] = {"valid": 0.02, "test": 0.025}
+    (d / "metrics.json").write_text(json.dumps(m))
+    stored_run(res / "runs" / "coauthor" / "pbg")
+    assert load_script("social_blogcatalog", "report").main(["--results", str(res)]) == 0
+    rows = list(csv.DictReader((res / "results.csv").open()))
+    assert [(r["graph"], r["variant"]) for r in rows] == [("blogcatalog", "logq"), ("coauthor", "pbg")]
+    mrr = _fixture_value("test.filtered.avg.mrr")
+    assert float(rows[0]["ratio"]) == pytest.approx(mrr / 0.025) and rows[1]["ratio"] == ""
+    assert float(rows[0]["test MRR"]) == pytest.approx(mrr)
+    md = (res / "README.md").read_text()
+    assert f"| blogcatalog | logq | {mrr:.4f} |" in md and "python -m jgraph.train x=1" in md
 
 
 def test_sweeps_report(tmp_path):
