@@ -206,6 +206,18 @@ def test_an_altered_shard_fails_its_checksum(tmp_path, path):
             list(blocks)
 
 
+def test_altered_or_truncated_parameters_are_a_checkpoint_error(tmp_path):
+    loc = str(tmp_path / "c")
+    committed(loc, 1)
+    npz = tmp_path / "c" / "params" / "v1.npz"
+    good = npz.read_bytes()
+    at = good.index(np.full(1, 1).tobytes())  # the array's bytes inside the zip
+    for bad in (good[:at] + bytes([good[at] ^ 1]) + good[at + 1:], good[: len(good) // 2]):
+        npz.write_bytes(bad)
+        with pytest.raises(CheckpointError, match="params/v1.npz: damaged"):
+            CheckpointStore(loc).read_params()
+
+
 def test_a_partition_another_process_wrote_is_verified_too(tmp_path):
     """Distributed: process 1 writes under process 0's lock and records its CRC-32 beside the data;
     process 0's commit takes it into the manifest, so a later read checks it (an altered byte is

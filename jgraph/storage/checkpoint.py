@@ -33,6 +33,7 @@ import json
 import threading
 import time
 import weakref
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -364,8 +365,11 @@ class CheckpointStore:
         r = self.kv.read(key).result()
         if r.state != "value":
             raise self._missing(key, "no such file")
-        with np.load(io.BytesIO(r.value)) as z:
-            return {k: z[k] for k in z.files}
+        try:  # a zip: each array's CRC-32 is checked as it is read
+            with np.load(io.BytesIO(r.value)) as z:
+                return {k: z[k] for k in z.files}
+        except (zipfile.BadZipFile, ValueError, EOFError) as e:
+            raise CheckpointError(f"{self.url}{key}: damaged ({e})") from None
 
     # ------------------------------------------------------------------ commit
     def wait(self, durable: bool = False) -> None:
