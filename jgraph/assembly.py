@@ -137,6 +137,7 @@ def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: i
                         sides=(not n.disable_lhs_negs, not n.disable_rhs_negs),
                         both_partitions=n.uniform_from == "bucket", self_negative=n.self_negative,
                         num_degree=round(nu * n.degree_fraction), self_weight=n.self_weight,
+                        self_warmup=n.self_weight_warmup,
                         logq=n.logq_correction and not n.all_negs)
 
 

@@ -162,6 +162,8 @@ class NegativesConfig:
     self_weight: float = 1.0  # mode=all: the query's own entity counts as this many negatives (its
     #   score raised by log(self_weight) in training), so that it is pushed below the answers
     #   harder than any other candidate; 1 = as any other (mode=sampled: not used)
+    self_weight_warmup: int = 0  # log(self_weight) ramped up linearly over this many batches (a
+    #   full weight from the start can pull every row to 0 on small graphs: Kinships, Nations)
     logq_correction: bool = False  # softmax only: each sampled negative's logit minus the log of
     #   its expected count among its chunk's negatives (batch ones drawn in proportion to degree,
     #   uniform ones 1/n, degree_fraction ones by degree): the sampled softmax then estimates the

@@ -165,6 +165,7 @@ PLANS = {
     "pbg_fb15k": lambda mod, res: [*mod.plan("fb15k237", list(mod.EXPERIMENTS), res, []),
                                    *mod.plan("fb15k", list(mod.EXPERIMENTS), res, [])],
     "kbc_complex_n3": lambda mod, res: mod.plan("fb15k237", res, []),
+    "kg_recipe": lambda mod, res: mod.plan(list(mod.DATASETS), res, []),
     "pbg_livejournal": lambda mod, res: [*mod.plan("blogcatalog", res, 1000, []),
                                          *mod.plan("livejournal", res, 1000, [])],
     "pbg_youtube": lambda mod, res: mod.plan(res, []),

@@ -43,10 +43,12 @@ def _reference_loss(table, params, lhs, rel, rhs, self_weight):
     return total
 
 
-@pytest.mark.parametrize("self_weight", [1.0, 7.0])
-def test_all_negatives_loss_matches_numpy(self_weight):
+@pytest.mark.parametrize("self_weight,warmup,step,effective", [
+    (1.0, 0, None, 1.0), (7.0, 0, None, 7.0), (7.0, 4, 2, 7.0 ** 0.5), (7.0, 4, 9, 7.0)])
+def test_all_negatives_loss_matches_numpy(self_weight, warmup, step, effective):
     """negatives.mode=all: the batch loss is the 1-vs-all cross-entropy of both sides over every
-    entity (a numpy float64 reference), with the own entity counting self_weight times."""
+    entity (a numpy float64 reference), with the own entity counting self_weight times (its log
+    ramped up over `warmup` batches: half of it after 2 of 4)."""
     rng = np.random.default_rng(3)
     model = model_of(dimension=D, operator_of_relation=["complex_diagonal"] * R,
                      relation_types=np.zeros((R, 2)), loss="softmax", reciprocal=True)
@@ -59,12 +61,13 @@ def test_all_negatives_loss_matches_numpy(self_weight):
     batch = Batch(jnp.asarray(lhs), jnp.asarray(rhs), jnp.asarray(rel), jnp.ones((2, 3), jnp.float32))
     layout = Layout(jnp.zeros((1, 2), jnp.int32), jnp.full((1, 2), K, jnp.int32))
     neg = NegativeSpec(num_uniform=0, use_batch=True, all_negs=True, sides=(True, True),
-                       self_weight=self_weight)
+                       self_weight=self_weight, self_warmup=warmup)
     jparams = {s: {"complex_diagonal": {k: jnp.asarray(v) for k, v in p["complex_diagonal"].items()}}
                for s, p in params.items()}
-    got, stats = batch_loss(model, neg, jparams, jnp.asarray(table), batch, layout, K, 1)
+    got, stats = batch_loss(model, neg, jparams, jnp.asarray(table), batch, layout, K, 1,
+                            step=None if step is None else jnp.int32(step))
     want = _reference_loss(table.astype(np.float64), params, lhs.ravel(), rel.ravel(), rhs.ravel(),
-                           self_weight)
+                           effective)
     np.testing.assert_allclose(float(got), want, rtol=2e-5)
     assert float(stats["count"]) == 6
 
@@ -94,9 +97,14 @@ def test_kg_recipe_choices():
     assert 12 <= fb["training.num_epochs"] < 24
     umls = kg_recipe(UMLS, 20)
     assert umls["negatives.mode"] == "all" and umls["training.batch_size"] == 100
-    assert umls["model.dimension"] == 1000 and umls["training.num_epochs"] == 200
+    assert umls["model.dimension"] == 400 and umls["training.num_epochs"] == 200
+    # the own entity weighs entities / 3 negatives (at most 50), ramped over 40 epochs of 53 batches
+    assert umls["negatives.self_weight"] == 45 and umls["negatives.self_weight_warmup"] == 40 * 53
+    assert kg_recipe(GraphStats(14, 55, 1592), 20)["negatives.self_weight"] == 5
+    assert fb["negatives.self_weight"] == 50
     big = kg_recipe(HUGE, 60)
     assert big["negatives.mode"] == "sampled" and big["negatives.num_uniform_negs"] == 1000
+    assert "negatives.self_weight" not in big  # 1-vs-all only
     assert big["training.num_epochs"] >= 1 and big["model.dimension"] <= 64
     # more time: never a smaller model or fewer epochs; the periodic evaluation ~10 times a run
     more = kg_recipe(FB15K237, 200)
@@ -116,7 +124,7 @@ def test_apply_recipe_keeps_the_given_keys():
     assert keys == {"experiment", "model.dimension", "training.seed"}
     cfg = TrainConfig()
     applied = apply_recipe(cfg, kg_recipe(UMLS, 20), keys)
-    assert cfg.model.dimension == 100 and "model.dimension=1000" not in applied  # kept
+    assert cfg.model.dimension == 100 and "model.dimension=400" not in applied  # kept
     assert cfg.negatives.mode == "all" and cfg.training.batch_size == 100
     assert "training.num_epochs=200" in applied
 

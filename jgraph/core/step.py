@@ -88,6 +88,7 @@ class NegativeSpec(NamedTuple):
     #                      the side's partition (negatives.degree_fraction; needs layout.deg)
     self_weight: float = 1.0  # all_negs: the query's own entity counts as this many negatives
     #                           (its score raised by log(self_weight); negatives.self_weight)
+    self_warmup: int = 0  # ... with log(self_weight) ramped up linearly over this many batches
     logq: bool = False  # negatives.logq_correction: sampled negatives' scores lowered by the log of
     #                     their expected count (`sampling_log_counts`; needs layout.deg)
 
@@ -117,7 +118,7 @@ def _chunk_regions(model: Model, batch: Batch, layout: Layout, other: bool = Fal
 
 def batch_scores(
     model: Model, neg: NegativeSpec, params: dict, rows: Array, batch: Batch, layout: Layout,
-    num_rows: int,
+    num_rows: int, step: Array | None = None,
 ):
     """Scores of one batch (or a group of its chunks).
 
@@ -141,8 +142,11 @@ def batch_scores(
     lhs_side, rhs_side, pen = model.score(params, rows[lhs_ids], rows[rhs_ids], batch, extra_l,
                                           extra_r, v_l, v_r, False, neg.sides)
     if neg.self_weight != 1.0:  # a head's own tail (a tail's own head) weighs self_weight negatives
+        up = np.log(neg.self_weight)  # ramped over the first self_warmup batches (`step`: batches done)
+        if neg.self_warmup and step is not None:
+            up = up * jnp.clip(step.astype(jnp.float32) / neg.self_warmup, 0.0, 1.0)
         lhs_side, rhs_side = (None if s is None else s._replace(
-            neg=s.neg + np.log(neg.self_weight) * (own[..., None] == jnp.arange(num_rows)))
+            neg=s.neg + up * (own[..., None] == jnp.arange(num_rows)))
             for s, own in ((lhs_side, rhs_ids), (rhs_side, lhs_ids)))
     return lhs_side, rhs_side, pen
 
@@ -155,21 +159,22 @@ def compute_slices(num_chunks: int, groups: int) -> list[slice]:
 
 
 def batch_loss(model: Model, neg: NegativeSpec, params: dict, rows: Any, batch: Batch,
-               layout: Layout, num_rows: int, groups: int, log_counts: tuple | None = None
-               ) -> tuple[Array, dict]:
+               layout: Layout, num_rows: int, groups: int, log_counts: tuple | None = None,
+               step: Array | None = None) -> tuple[Array, dict]:
     """Loss of a batch, computed as `groups` independent groups of chunks (`compute_slices`);
     negatives scored in model.compute_dtype (`scorer.negatives_in`).
 
     Chunks never interact, so the split changes no number; it gives XLA's CPU runtime independent
     subgraphs to run on different cores (small batched matmuls do not parallelise well inside
     one op). rows: sparse, one (lhs block, rhs block) pair per group (see `batch_scores`);
-    dense, the working table. log_counts: `sampling_log_counts` of the batch (log-Q), or None."""
+    dense, the working table. log_counts: `sampling_log_counts` of the batch (log-Q), or None.
+    step: the batches trained before this one (negatives.self_weight's warm-up), or None."""
     total, stats = 0.0, None
     for h, sl in enumerate(compute_slices(batch.lhs.shape[0], groups)):
         sub = Batch(*(a[sl] for a in batch))
         with negatives_in(model.compute_dtype):
             sides = batch_scores(model, neg, params, rows if neg.all_negs else rows[h], sub,
-                                 layout, num_rows)
+                                 layout, num_rows, step)
         if log_counts is not None:
             sides = (*(_lowered(s, o[sl]) for s, o in zip(sides[:2], log_counts, strict=True)),
                      sides[2])
@@ -297,7 +302,8 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             rows = model.renorm(decode_rows(tables.emb[:num_rows]))
 
             def f(rows, params):
-                return batch_loss(model, neg, params, rows, batch, layout, num_rows, groups)
+                return batch_loss(model, neg, params, rows, batch, layout, num_rows, groups,
+                                  step=state.step)
 
             (total, stats), (g_rows, g_params) = jax.value_and_grad(f, (0, 1), has_aux=True)(
                 rows, state.params
