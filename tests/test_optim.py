@@ -173,23 +173,30 @@ def _renorm(rows, max_norm):
 _GRADS: dict = {}
 
 
-def _reference_grad(model: Model, u: int, all_negs: bool):
-    """jit(value_and_grad) of a batch's loss as a function of the whole table and the params."""
-    if id(model) not in _GRADS:
+def _batch_loss(model: Model, u: int, all_negs: bool, on: tuple[bool, bool] = (True, True)):
+    """A batch's (loss, stats) as a function of the whole table and the params (`on`: which sides
+    have negatives)."""
 
-        def loss(tab, prm, batch, lhs_ids, rhs_ids, ul, ur):
-            ex = (None, None, None, None)
-            if u:
-                ones = jnp.ones((ul.shape[0], 1, u), bool)
-                ex = (tab[ul], tab[ur], ones, ones)
-            if all_negs:  # every row (the whole table is the partition) but the positive's own
-                rows = jnp.arange(K)
-                ex = (tab, tab, lhs_ids[..., None] != rows, rhs_ids[..., None] != rows)
-            sides = model.score(prm, tab[lhs_ids], tab[rhs_ids], batch, *ex, not all_negs, (True, True))
-            return model.loss(*sides, batch)
+    def loss(tab, prm, batch, lhs_ids, rhs_ids, ul, ur):
+        ex = (None, None, None, None)
+        if u:
+            ones = jnp.ones((ul.shape[0], 1, u), bool)
+            ex = (tab[ul], tab[ur], ones, ones)
+        if all_negs:  # every row (the whole table is the partition) but the positive's own
+            rows = jnp.arange(K)
+            ex = (tab, tab, lhs_ids[..., None] != rows, rhs_ids[..., None] != rows)
+        sides = model.score(prm, tab[lhs_ids], tab[rhs_ids], batch, *ex, not all_negs, on)
+        return model.loss(*sides, batch)
 
-        _GRADS[id(model)] = (model, jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True)))
-    return _GRADS[id(model)][1]
+    return loss
+
+
+def _reference_grad(model: Model, u: int, all_negs: bool, on: tuple[bool, bool] = (True, True)):
+    """jit(value_and_grad) of `_batch_loss`."""
+    if (id(model), on) not in _GRADS:
+        loss = _batch_loss(model, u, all_negs, on)
+        _GRADS[id(model), on] = (model, jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True)))
+    return _GRADS[id(model), on][1]
 
 
 def reference_block(model: Model, cfg, state, emb, acc, num_batches):
@@ -200,6 +207,7 @@ def reference_block(model: Model, cfg, state, emb, acc, num_batches):
     params = jax.tree_util.tree_map(lambda p: np.asarray(p, np.float64), state.params)
     sos = jax.tree_util.tree_map(np.zeros_like, params)
     u = cfg["uniform"]
+    on = cfg.get("sides", (True, True))
     totals = {"loss": 0.0, "reg": 0.0, "count": 0.0}
     for b in range(num_batches):
         batch = Batch(*(jnp.asarray(a[b]) for a in BLOCK))
@@ -213,12 +221,12 @@ def reference_block(model: Model, cfg, state, emb, acc, num_batches):
             k_l, k_r = derive(seed, 0), derive(seed, 1)
             lo, n = jnp.zeros(2, jnp.int32), jnp.full(2, K, jnp.int32)
             ul, ur = np.asarray(uniform_rows(k_l, lo, n, u)), np.asarray(uniform_rows(k_r, lo, n, u))
-            touched += [ul.ravel(), ur.ravel()]
+            touched += [x.ravel() for x, side_on in ((ul, on[0]), (ur, on[1])) if side_on]  # drawn rows
         touched = np.arange(K) if cfg["all_negs"] else np.unique(np.concatenate(touched))
         table[touched] = _renorm(table[touched], cfg["max_norm"])  # PBG renorms in place at lookup
 
         params32 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float32), params)
-        (_, stats), (g_tab, g_prm) = _reference_grad(model, u, cfg["all_negs"])(
+        (_, stats), (g_tab, g_prm) = _reference_grad(model, u, cfg["all_negs"], on)(
             jnp.asarray(table, jnp.float32), params32, batch, lhs_ids, rhs_ids, ul, ur)
         g_tab = np.asarray(g_tab, np.float64)
         assert np.all(g_tab[np.setdiff1d(np.arange(K), touched)] == 0)
@@ -271,6 +279,48 @@ def test_train_block_matches_dense_reference(compiled, num_batches):
     np.testing.assert_allclose(float(stats["reg"]), want_stats["reg"], rtol=1e-4, atol=1e-6)
     assert float(stats["count"]) == want_stats["count"] == [5.0, 11.0][num_batches - 1]
     assert float(stats["nonfinite"]) == 0.0
+
+
+# one side's negatives off (negatives.disable_lhs_negs / disable_rhs_negs): the step draws and
+# gathers the other side's uniform negatives only and scores one side; the dense reference scores
+# the same side from the whole table with the same draws
+ONE_SIDE = {
+    # (diagonal: with a translation, x.(y' + t) - x.(y + t) leaves no gradient on t, and Adagrad
+    # would blow its float32 noise up to a full step)
+    "diagonal-ranking-uniform-maxnorm-no-lhs": CONFIGS["translation-ranking-uniform-maxnorm"]
+    | {"operator": "diagonal", "sides": (False, True)},
+    "complex-logistic-uniform-reciprocal-no-rhs": CONFIGS["complex-logistic-n3-reciprocal-2groups"]
+    | {"uniform": 2, "groups": 1, "sides": (True, False)},
+    "diagonal-softmax-allnegs-no-rhs": CONFIGS["diagonal-softmax-allnegs"] | {"sides": (True, False)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_SIDE))
+def test_one_side_negatives_match_dense_reference(name):
+    cfg = ONE_SIDE[name]
+    model = _model(cfg)
+    neg = NegativeSpec(num_uniform=cfg["uniform"], use_batch=True, all_negs=cfg["all_negs"],
+                       sides=cfg["sides"])
+    train_block = make_train_block(model, neg, LR, REL_LR, EPS, K, groups=cfg["groups"],
+                                   row_update=cfg["row_update"])
+    state, emb, acc = _start(model, seed=3)
+    want_table, want_acc, want_params, want_stats = reference_block(model, cfg, state, emb, acc, 2)
+    # the reference depends on the sides: batch 0's loss (batch negatives only) with both is larger
+    first = Batch(*(jnp.asarray(a[0]) for a in BLOCK))
+    ids = [np.where(BLOCK.lhs[0] >= 0, a[0], 0) for a in (BLOCK.lhs, BLOCK.rhs)]
+    one, both = (float(_batch_loss(model, 0, cfg["all_negs"], on)(jnp.asarray(emb), state.params, first,
+                                                                   *ids, None, None)[1]["loss"])
+                 for on in (cfg["sides"], (True, True)))
+    assert both > 1.2 * one > 0, (both, one)
+    new_state, tables, stats = train_block(_start(model, seed=3)[0], _tables(emb, acc),
+                                           Batch(*(jnp.asarray(a) for a in BLOCK)), jnp.int32(2), LAYOUT)
+    np.testing.assert_allclose(np.asarray(tables.emb)[:K], want_table, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(tables.acc)[:K], want_acc, rtol=1e-4, atol=1e-6)
+    for want_leaf, got_leaf in zip(jax.tree_util.tree_leaves(want_params),
+                                   jax.tree_util.tree_leaves(new_state.params), strict=True):
+        np.testing.assert_allclose(np.asarray(got_leaf), want_leaf, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(float(stats["loss"]), want_stats["loss"], rtol=1e-4)
+    assert float(stats["count"]) == 11.0
 
 
 def float32_dot_precisions(lowered_text: str) -> list[str]:
