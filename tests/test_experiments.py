@@ -169,6 +169,7 @@ PLANS = {
     "pbg_livejournal": lambda mod, res: [*mod.plan("blogcatalog", res, 1000, []),
                                          *mod.plan("livejournal", res, 1000, [])],
     "pbg_youtube": lambda mod, res: mod.plan(res, []),
+    "deepwalk_blogcatalog": lambda mod, res: mod.plan(res, []),
     "featurized": lambda mod, res: mod.plan(res, []),
     "sweeps_fb15k237": lambda mod, res: mod.plan(list(mod.SWEEPS), res, []),
     "social_blogcatalog": lambda mod, res: mod.plan(list(mod.GRAPHS), list(mod.VARIANTS), res,
