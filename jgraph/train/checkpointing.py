@@ -15,7 +15,6 @@ import numpy as np
 
 from jgraph.assembly import fingerprint, fingerprint_mismatch, state_arrays, state_from_arrays
 from jgraph.config import TrainConfig
-from jgraph.core.features import feature_type_name
 from jgraph.core.step import TrainState
 from jgraph.data.dataset import Dataset
 from jgraph.memory import trim
@@ -35,8 +34,6 @@ class Checkpointer:
                  table: WorkingTable, processes: int) -> None:
         self.cfg, self.ds, self.layout, self.store, self.table = cfg, ds, layout, store, table
         self.processes = processes
-        self.frozen = set(cfg.training.frozen_types) | {feature_type_name(t) for t in
-                                                         cfg.training.frozen_types}
         self.progress: dict[str, int] = {"epoch": 0, "chunk": 0, "bucket": 0}
         self.history: list[dict[str, Any]] = []
         self.shifts: dict[int, np.ndarray] = {}
@@ -83,11 +80,11 @@ class Checkpointer:
         return s.save and bool(rounds or seconds)
 
     def commit(self, state: TrainState) -> None:
-        """Write every resident partition and the parameters, then switch the manifest to them.
-        A frozen type's partitions already stored are not written again."""
+        """Write every resident partition and the parameters, then switch the manifest to them
+        (a partition unchanged since stored is not written again: a frozen type's, tables.py)."""
         if self.before_commit is not None:
             self.before_commit(state)
-        self.table.write_resident(self._changed)
+        self.table.write_resident()
         self.store.write_params(self._arrays(state))
         self.store.commit(dict(self.progress), self._manifest_extra())
         trim()
@@ -109,11 +106,6 @@ class Checkpointer:
         if not cluster.primary:
             self.store.refresh()
         self._committed()
-
-    def _changed(self, t: int, part: int) -> bool:
-        """Whether a resident partition must be written: not a frozen type's stored one."""
-        name = self.layout.types[t].name
-        return name not in self.frozen or not self.store.has_partition(name, part)
 
     def _committed(self) -> None:
         self.since_commit = 0
