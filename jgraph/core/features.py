@@ -135,14 +135,20 @@ def derive_rows(rows: Array, fr: FeatureRows, params: dict, t: int, hidden: int,
 
 def expand_pieces(spec: Any, layout: Any, pieces: list, num_rows: int) -> tuple[list, list]:
     """The step's gathered id blocks (a list of (lhs ids, rhs ids) pairs) with every id expanded
-    (`expand`): (pieces of row ids [..., F], per block (weights, masks) for `combine_pieces`)."""
+    (`expand`): (pieces of row ids [..., F], per block (weights, masks) for `combine_pieces`);
+    (pieces, None) unchanged without featurized types."""
+    if not spec.featurized:
+        return pieces, None
     ex = [[expand(spec.featurized, layout.lo, layout.n, layout.feat, i, num_rows) for i in pair]
           for pair in pieces]
     return [tuple(e[0] for e in pair) for pair in ex], [tuple(e[1:] for e in pair) for pair in ex]
 
 
 def combine_pieces(spec: Any, params: dict, blocks: list, mix: list) -> list:
-    """Gathered blocks [..., F, D] -> the embeddings the loss sees [..., D] (`combine`)."""
+    """Gathered blocks [..., F, D] -> the embeddings the loss sees [..., D] (`combine`); the
+    blocks unchanged when `mix` is None (no featurized type)."""
+    if mix is None:
+        return blocks
     return [tuple(combine(spec.featurized, spec.encoder_hidden, params, b, w, m)
                   for b, (w, m) in zip(pair, mx, strict=True))
             for pair, mx in zip(blocks, mix, strict=True)]

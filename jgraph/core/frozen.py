@@ -30,10 +30,23 @@ def frozen_rows(frozen_types: tuple, lo: Array, n: Array, ids: Array) -> Array:
     return out
 
 
-def freeze_gradients(g_params: dict, frozen_types: tuple, frozen_relations: tuple,
-                     encoder_key: Any = None) -> dict:
-    """The relation parameters' gradients with the frozen relations' rows (operator leaves are
-    [R, ...]), the frozen types' global vectors ([T, D]) and encoders zeroed."""
+def trainable(spec: Any, layout: Any, ids: Array, mask: Array | None = None) -> Array | None:
+    """`mask` (bool [...]; None: all) without the row ids [...] of ModelSpec.frozen_types (their
+    slots in the bucket's Layout); `mask` unchanged when no type is frozen."""
+    if not spec.frozen_types:
+        return mask
+    keep = ~frozen_rows(spec.frozen_types, layout.lo, layout.n, ids)
+    return keep if mask is None else mask & keep
+
+
+def freeze_gradients(spec: Any, g_params: dict) -> dict:
+    """The relation parameters' gradients with ModelSpec.frozen_relations' rows (operator leaves
+    are [R, ...]), and the frozen_types' global vectors ([T, D]) and encoders, zeroed."""
+    from jgraph.core.features import encoder_key
+
+    frozen_types, frozen_relations = spec.frozen_types, spec.frozen_relations
+    if not (frozen_types or frozen_relations):
+        return g_params
     out = dict(g_params)
     if frozen_relations:
         rel = np.asarray(frozen_relations, np.int32)
@@ -42,7 +55,7 @@ def freeze_gradients(g_params: dict, frozen_types: tuple, frozen_relations: tupl
                 out[side] = jax.tree_util.tree_map(lambda g: g.at[rel].set(0.0), out[side])
     if frozen_types and "global" in out:
         out["global"] = out["global"].at[np.asarray(frozen_types, np.int32)].set(0.0)
-    if frozen_types and "encoder" in out and encoder_key is not None:
+    if frozen_types and "encoder" in out:
         enc = dict(out["encoder"])
         for t in frozen_types:
             if encoder_key(t) in enc:

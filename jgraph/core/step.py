@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jgraph.core.features import combine_pieces, encoder_key, expand_pieces
-from jgraph.core.frozen import freeze_gradients, frozen_rows
+from jgraph.core.features import combine_pieces, expand_pieces
+from jgraph.core.frozen import freeze_gradients, trainable
 from jgraph.core.hashrng import batch_seed, derive
 from jgraph.core.model import Batch, Layout, Model
 from jgraph.core.negatives import (
@@ -309,9 +309,8 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                 rows, state.params
             )
             ok = jnp.isfinite(total)
-            keep = model.spec.frozen_types
-            tables = table_adagrad(tables, rows, g_rows, ok, seed, lr_now, None if not keep else
-                                   ~frozen_rows(keep, layout.lo, layout.n, jnp.arange(num_rows)))
+            tables = table_adagrad(tables, rows, g_rows, ok, seed, lr_now,
+                                   trainable(model.spec, layout, jnp.arange(num_rows)))
         else:
             # every (chunk group, side) block gathered and differentiated on its own: from one
             # [C, W, D] array XLA assembled the gradient in one slow loop over a select per
@@ -319,9 +318,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             ids = side_blocks(neg, gather_ids(model, neg, batch, layout, seed))
             log_counts = sampling_log_counts(model, neg, ids, batch, layout) if neg.logq else None
             pieces = [tuple(i[sl] for i in ids) for sl in compute_slices(ids[0].shape[0], groups)]
-            spec, mix = model.spec, None
-            if spec.featurized:  # a featurized entity's id -> its features' rows [..., F]
-                pieces, mix = expand_pieces(spec, layout, pieces, num_rows)
+            pieces, mix = expand_pieces(model.spec, layout, pieces, num_rows)  # featurized types
             flat = jnp.concatenate([i.ravel() for pair in pieces for i in pair])  # [M]
             dense = use_dense_update(row_update, flat.shape[0], num_rows)
             blocks = jax.tree_util.tree_map(
@@ -329,8 +326,7 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                 pieces)
 
             def f(blocks, params):
-                if mix is not None:  # feature rows -> entity embeddings (gradients to the rows)
-                    blocks = combine_pieces(spec, params, blocks, mix)
+                blocks = combine_pieces(model.spec, params, blocks, mix)  # featurized types
                 return batch_loss(model, neg, params, blocks, batch, layout, num_rows, groups,
                                   log_counts)
 
@@ -342,17 +338,13 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
             if dense:
                 # every occurrence's gradient added into a table-sized buffer, then Adagrad over
                 # the table's rows (the touched ones change)
-                pad = 1 if mix is not None else 0  # feature padding points at the scratch row
-                g_rows = jnp.zeros((num_rows + pad, d), jnp.float32)
+                mode = "promise_in_bounds" if mix is None else "drop"  # feature padding: row K
+                g_rows = jnp.zeros((num_rows, d), jnp.float32)
                 for i, g in zip(jax.tree_util.tree_leaves(pieces), jax.tree_util.tree_leaves(g_blocks),
                                 strict=True):
-                    g_rows = g_rows.at[i.ravel()].add(g.reshape(-1, d), mode="promise_in_bounds")
-                g_rows = g_rows[:num_rows]
-                touched = jnp.zeros((num_rows + pad,), bool).at[flat].set(
-                    True, mode="promise_in_bounds")[:num_rows]
-                if spec.frozen_types:
-                    touched = touched & ~frozen_rows(spec.frozen_types, layout.lo, layout.n,
-                                                     jnp.arange(num_rows))
+                    g_rows = g_rows.at[i.ravel()].add(g.reshape(-1, d), mode=mode)
+                touched = jnp.zeros((num_rows,), bool).at[flat].set(True, mode=mode)
+                touched = trainable(model.spec, layout, jnp.arange(num_rows), touched)
                 rows = model.renorm(decode_rows(tables.emb[:num_rows]))
                 tables = table_adagrad(tables, rows, g_rows, ok, seed, lr_now, touched)
             else:
@@ -368,16 +360,13 @@ def make_train_block(model: Model, neg: NegativeSpec, lr: float, relation_lr: fl
                     at += g.shape[0]
                 g_rows = jnp.where(ok, g_rows, 0.0)
                 first = rep == jnp.arange(flat.shape[0], dtype=jnp.int32)
-                if spec.frozen_types:  # a frozen row's update goes to the scratch row
-                    first = first & ~frozen_rows(spec.frozen_types, layout.lo, layout.n, flat)
+                first = trainable(model.spec, layout, flat, first)  # frozen rows: to scratch row
                 target = jnp.where(first, flat, num_rows)  # other occurrences: the scratch row
                 emb, acc = sparse_row_adagrad(tables.emb, tables.acc, target, rows, g_rows, lr_now,
                                               eps, derive(seed, 2))
                 tables = Tables(emb, acc, owner)
         g_params = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), g_params)
-        if model.spec.frozen_types or model.spec.frozen_relations:
-            g_params = freeze_gradients(g_params, model.spec.frozen_types,
-                                        model.spec.frozen_relations, encoder_key)
+        g_params = freeze_gradients(model.spec, g_params)
         updates, opt_state = opt.update(g_params, state.opt_state, state.params)
         if factor is not None:  # Adagrad's update is linear in its rate
             updates = jax.tree_util.tree_map(lambda u: u * factor, updates)
