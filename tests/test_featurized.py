@@ -143,8 +143,9 @@ def test_encoder_is_the_flax_mlp_and_trains():
 
 @pytest.mark.parametrize("row_update", ["sparse", "dense"])
 def test_frozen_rows_and_relations_bit_identical(row_update):
-    # type 1 (the features) and 2 frozen, relation 1 frozen; rows of type 2 are gathered as tails
-    model, tables, layout, k = setup(frozen_types=(1, 2), frozen_relations=(1,))
+    # every type frozen (the featurized type 0: its features and its encoder too), relation 1
+    # frozen; rows of type 2 are gathered as tails
+    model, tables, layout, k = setup(encoder=4, frozen_types=(0, 1, 2), frozen_relations=(1,))
     emb0, acc0 = np.array(tables.emb), np.array(tables.acc)
     before, state, out, _ = one_batch(model, tables, layout, k, [0, 2, 3], [E + V, E + V + 1, E + V + 2],
                                       [1, 1, 1], row_update)
@@ -152,9 +153,12 @@ def test_frozen_rows_and_relations_bit_identical(row_update):
     np.testing.assert_array_equal(np.array(out.acc)[:k], acc0[:k])
     np.testing.assert_array_equal(np.array(state.params["rhs"]["diagonal"]["diagonal"])[1],
                                   before["rhs"]["diagonal"]["diagonal"][1])
-    # unfrozen: the same batch moves the rows of type 2 and relation 1
-    model, tables, layout, k = setup()
-    _, state, out, _ = one_batch(model, tables, layout, k, [0, 2, 3], [E + V, E + V + 1, E + V + 2],
-                                 [1, 1, 1], row_update)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, state.params["encoder"], before["encoder"])
+    # unfrozen: the same batch moves the features' rows, type 2's rows, relation 1 and the encoder
+    model, tables, layout, k = setup(encoder=4)
+    before, state, out, _ = one_batch(model, tables, layout, k, [0, 2, 3], [E + V, E + V + 1, E + V + 2],
+                                      [1, 1, 1], row_update)
     assert np.abs(np.array(out.emb)[E + V : k] - emb0[E + V : k]).min(1).max() > 0
+    assert np.abs(np.array(out.emb)[E : E + V] - emb0[E : E + V]).max() > 0
     assert np.abs(np.array(state.params["rhs"]["diagonal"]["diagonal"])[1] - 1).max() > 0
+    assert np.abs(np.array(state.params["encoder"]["type0"]["out"]["kernel"])).max() > 0
