@@ -166,3 +166,42 @@ def test_frozen_partitioned_type_is_never_written_back(run_dir, tmp_path):
                                    tuned.params, rel_before)
     assert max(jax.tree_util.tree_leaves(moved)) > 0  # the relations trained
     tuned.close()
+
+
+def test_featurized_type_beside_a_partitioned_one(tmp_path):
+    """Users featurized (unpartitioned), items in 2 partitions (4 buckets, swaps): trains well
+    above chance, and the users' stored rows are the means of their features' rows."""
+    from jgraph.config import EntityConfig, RelationConfig
+    from jgraph.train.run import run
+    from jgraph.trained import open_run
+
+    rng = np.random.default_rng(0)
+    users, items, feats = 150, 60, 12
+    uf = {u: rng.choice(feats, 3, replace=False) for u in range(users)}
+    phi, it = rng.normal(size=(feats, 8)), rng.normal(size=(items, 8))
+    lines = [f"u{u}\tlikes\ti{i}\n" for u in range(users) for i in np.argsort(-(it @ phi[uf[u]].mean(0)))[:6]]
+    rng.shuffle(lines)
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "train.tsv").write_text("".join(lines[90:]))
+    (tmp_path / "g" / "test.tsv").write_text("".join(lines[:90]))
+    (tmp_path / "g" / "feats.tsv").write_text("".join(f"u{u}\tf{f}\n" for u in uf for f in uf[u]))
+    cfg = config_of(["data.format=tsv", "data.name=bip", f"data.root={tmp_path}", "data.path=g",
+                     "data.train=train.tsv", "data.valid=null", "data.test=test.tsv",
+                     "model.dimension=8", "model.reciprocal=false", "model.operator=none",
+                     "model.comparator=dot", "training.num_epochs=4", "training.batch_size=100",
+                     "negatives.num_batch_negs=20", "negatives.num_uniform_negs=20",
+                     "negatives.self_negative=false", "training.progress=false", "eval.splits=[test]"])
+    cfg.entities = {"user": EntityConfig(featurized=True, features="feats.tsv"),
+                    "item": EntityConfig(num_partitions=2)}
+    cfg.relations = [RelationConfig(name="likes", lhs="user", rhs="item")]
+    m = run(cfg, str(tmp_path / "run"))
+    assert m["eval"]["test"]["filtered"]["avg"]["mrr"] > 5 * m["chance_mrr"]
+    r = open_run(str(tmp_path / "run"))
+    t_user, t_feat = r.ds.entity_types.index("user"), r.ds.entity_types.index("user__features")
+    emb, ftab = r.partition(t_user, 0), r.partition(t_feat, 0)
+    fnames = r.names("user__features").to_pylist()
+    for name in ("u0", "u77"):
+        u = r.names("user").to_pylist().index(name)
+        want = ftab[[fnames.index(f"f{f}") for f in uf[int(name[1:])]]].mean(0)
+        np.testing.assert_allclose(emb[u], want, rtol=1e-5, atol=1e-7)
+    r.close()
