@@ -70,6 +70,13 @@ def test_full_ranking_that_would_not_fit_is_refused(run_dir, monkeypatch) -> Non
     monkeypatch.setattr(ranking, "_available_bytes", lambda: 10_000)  # the tiny run "does not fit"
     with pytest.raises(OptionError, match="--protocol sampled"):
         evaluate(str(run_dir), ["test"], ["filtered"], None, [])
+    from jgraph.train.evaluation import gather_refused
+
+    run = open_run(str(run_dir))
+    run.close()
+    assert "jgraph evaluate RUN --protocol sampled" in gather_refused(run.layout, run.cfg)
+    monkeypatch.setattr(ranking, "_available_bytes", lambda: 1 << 40)
+    assert gather_refused(run.layout, run.cfg) is None
 
 
 def test_per_partition_export_holds_the_in_memory_rows(run_dir, tmp_path) -> None:

@@ -44,6 +44,19 @@ def evaluate_splits(model: Any, params: dict, emb: Any, offsets: np.ndarray, ds:
     return evaluation
 
 
+def gather_refused(layout: Any, cfg: Any) -> str | None:
+    """Why the final evaluation cannot gather every partition (ranking.check_full_ranking_fits:
+    more than half the memory available), with what to run instead; None when it fits."""
+    from jgraph.errors import OptionError
+    from jgraph.ranking import check_full_ranking_fits
+
+    try:
+        check_full_ranking_fits([tp.count for tp in layout.types], cfg.model.dimension)
+    except OptionError as e:
+        return f"{e} (after training: jgraph evaluate RUN --protocol sampled)"
+    return None
+
+
 def degree_baselines(evaluation: dict[str, dict[str, Any]]) -> dict[str, float]:
     """{split: the degree baseline's MRR} (metrics.json's "degree_baseline_mrr")."""
     return {s: r["degree_baseline"]["avg"]["mrr"] for s, r in evaluation.items()

@@ -154,13 +154,17 @@ def run(cfg: Any, output_dir: str | None = None, given: frozenset[str] = frozens
                 trainer.commit()
         t0 = time.perf_counter()
         # evaluation ranks against whole entity types: it gathers every partition into memory
+        # (tables larger than memory: skipped here, `jgraph evaluate RUN --protocol sampled` streams)
+        too_large = None if restore or not cfg.eval.splits else ev.gather_refused(trainer.layout, cfg)
+        if too_large:
+            log.warning("final evaluation skipped: %s", too_large)
         if restore:
             emb, offsets, params = stopper.best
         else:
-            emb, offsets = trainer.full_tables() if cfg.eval.splits else (None, None)
+            emb, offsets = trainer.full_tables() if cfg.eval.splits and not too_large else (None, None)
             params = trainer.state.params
-        evaluation = ev.evaluate_splits(trainer.model, params, emb, offsets, ds, cfg.eval,
-                                        trainer.group_of_rel, log)
+        evaluation = {} if too_large else ev.evaluate_splits(trainer.model, params, emb, offsets, ds,
+                                                             cfg.eval, trainer.group_of_rel, log)
         eval_seconds = time.perf_counter() - t0
         events.evaluation(evaluation, len(history))
     finally:
