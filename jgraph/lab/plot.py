@@ -21,7 +21,9 @@ from jgraph.lab.runs import Run, metric_value, read_run
 
 # per-epoch keys that are bookkeeping, not quality
 BOOKKEEPING = {"epoch", "loss", "reg", "edges", "train_seconds", "wall_seconds", "edges_per_second",
-               "io_wait_seconds", "io_busy_seconds", "io_bytes"}
+               "io_wait_seconds", "io_busy_seconds", "io_bytes", "io_hidden_seconds", "partition_loads",
+               "partition_inits", "partition_writes", "partition_writes_skipped", "partition_read_bytes",
+               "partition_write_bytes"}  # the partition buffer's per-epoch counts: no quality
 
 
 def pyplot():
