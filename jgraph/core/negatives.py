@@ -137,7 +137,10 @@ def log_expected_counts(ids: Array, lo: Array, n: Array, cum: Array, num_batch: 
     cum int32 [K + 1] (`degree_table`; a region of total degree 0 counts as uniform);
     num_batch [C]: batch negatives per positive (the chunk's valid positives - 1; 0 without);
     num_uniform: rows drawn per chunk, num_degree of them by degree; other: (lo_b, n_b) [C], the
-    second region of the uniform draws (negatives.uniform_from=bucket). -> float32 [C, N]."""
+    second region of the uniform draws (negatives.uniform_from=bucket). -> float32 [C, N].
+    With several partitions a bucket's batch negatives follow each entity's degree within the
+    bucket; its whole training degree stands in for it (proportional in expectation when the
+    partitions are random)."""
     lo_, n_ = lo[:, None], n[:, None]
     in_a = (ids >= lo_) & (ids < lo_ + n_)
     safe = jnp.clip(ids, 0, cum.shape[0] - 1)
