@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jgraph.config import TrainConfig
 from jgraph.plan.partition import PartitionLayout, center_rows
 
 
@@ -39,3 +41,35 @@ def assemble(layout: PartitionLayout, dimension: int, rows_of: Callable[[int, in
             center_rows(full, tp.members, (shifts or {}).get(t))
         parts.append(jnp.asarray(full))
     return jnp.concatenate(parts) if len(parts) > 1 else parts[0], np.array(offsets, np.int64)
+
+
+# ---------------------------------------------------------------- rows never written
+def init_key(seed: int, t: int, part: int) -> jax.Array:
+    """The PRNG key of partition `part` of type `t`'s first-touch rows."""
+    return jax.random.key(hash((seed, t, part)) % (2**31))
+
+
+def init_block_rows(dimension: int) -> int:
+    """First-touch rows are drawn this many at a time, 2 MiB of them (the draws stay in cache:
+    1.7x faster than 8 MiB, 7x faster than a 1.6 GB slot at once); block a's rows use the key
+    folded with a's first row."""
+    return max(1, (1 << 19) // dimension)
+
+
+def initial_rows(cfg: TrainConfig, t: int, part: int, capacity: int) -> np.ndarray:
+    """A partition's first-touch rows on the host, float32 [capacity, D]: the rows `WorkingTable`
+    puts into a slot for a partition never written (N(0, init_scale^2), as PBG), drawn the same
+    way; for read-outs and warm starts of partitions training has not touched."""
+    d, scale = cfg.model.dimension, cfg.model.init_scale
+    key = init_key(cfg.training.seed, t, part)
+    step = init_block_rows(d)
+    return np.concatenate([np.asarray(_draw(key, jnp.int32(a), scale, min(step, capacity - a), d))
+                           for a in range(0, capacity, step)] or [np.zeros((0, d), np.float32)])
+
+
+def _draw_rows(key: jax.Array, offset: jax.Array, scale: float, rows: int, d: int) -> jax.Array:
+    # the computation of step.make_slot_ops' init, without the table
+    return scale * jax.random.normal(jax.random.fold_in(key, offset), (rows, d), jnp.float32)
+
+
+_draw = jax.jit(_draw_rows, static_argnums=(2, 3, 4))

@@ -27,7 +27,7 @@ from jgraph.core.model import Model
 from jgraph.core.step import init_state
 from jgraph.data.dataset import Dataset, load_dataset
 from jgraph.plan.partition import PartitionLayout, partition_shifts, shifts_from_arrays
-from jgraph.readout import assemble
+from jgraph.readout import assemble, initial_rows
 from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
 
 
@@ -85,9 +85,12 @@ class OpenRun:
         centered=False: as stored."""
         tp = self.layout.types[t]
         data = self.store.read_partition(tp.name, p).result()
-        if data is None:
+        if data is None and int(self.store.manifest.get("progress", {}).get("epoch", 1)) > 0:
             raise CheckpointError(f"{self.location}: partition {p} of {tp.name!r} was never written")
-        rows = np.asarray(data[0][: tp.sizes[p]], np.float32)  # bfloat16 tables: as float32
+        if data is None:  # a checkpoint in the first epoch: no bucket has touched it yet
+            rows = initial_rows(self.cfg, t, p, tp.capacity)[: tp.sizes[p]]
+        else:
+            rows = np.asarray(data[0][: tp.sizes[p]], np.float32)  # bfloat16 tables: as float32
         if centered and self.cfg.model.center_partitions and tp.num_partitions > 1:
             if t not in self._shifts:
                 stored = [self.store.read_partition_mean(tp.name, q) for q in range(tp.num_partitions)]
