@@ -12,17 +12,19 @@ every candidate through the operator.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pyarrow as pa
 import pytest
-from helpers import model_of
+from helpers import model_of, numpy_query_scores
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.config import EvalConfig
 from jgraph.core.metrics import RankSums, auc_from_rank, chance_mrr, combine
-from jgraph.core.model import Model
+from jgraph.core.model import Batch, Model
 from jgraph.data.dataset import Dataset, Edges
 from jgraph.ranking import full_ranking, sampled_ranking
 
@@ -221,12 +223,12 @@ def test_auc_from_rank_and_chance_mrr():
 
 
 # ------------------------------------------------------------------------------ sampled protocol
-def _sampled_dataset() -> Dataset:
-    """8 test edges of one relation (one chunk group) over 6 entities of one type."""
-    ds = Dataset(name="s", entity_types=["e"], entity_names={"e": pa.array([f"e{i}" for i in range(6)])},
+def _sampled_dataset(n: int = 6) -> Dataset:
+    """8 test edges of one relation (one chunk group) over n entities of one type."""
+    ds = Dataset(name="s", entity_types=["e"], entity_names={"e": pa.array([f"e{i}" for i in range(n)])},
                  relation_names=["r"], relation_types=np.zeros((1, 2), np.int32))
     rng = np.random.default_rng(5)
-    ds.splits["test"] = Edges(rng.integers(0, 6, 8), rng.integers(0, 6, 8), np.zeros(8, np.int32))
+    ds.splits["test"] = Edges(rng.integers(0, n, 8), rng.integers(0, n, 8), np.zeros(8, np.int32))
     return ds
 
 
@@ -250,16 +252,124 @@ def test_sampled_ranking_all_tied():
     assert res["lhs"]["count"] == res["rhs"]["count"] == 8
 
 
-def test_sampled_ranking_bounds():
-    """Random embeddings: ranks lie in [1, negatives + 1] = [1, 7] (so Hits@10 = 1), and under the
-    realistic rule each query's AUC is 1 - (rank - 1) / 6, so mean AUC = 1 - (MR - 1) / 6."""
-    res = _sampled(np.random.default_rng(1).standard_normal((6, D)).astype(np.float32), "realistic")
+def _sampled_brute_force(model: Model, params, emb: np.ndarray, ds: Dataset, ecfg: EvalConfig,
+                         offsets: np.ndarray, group_of_rel):
+    """Per side: each test query's rank interval [lo, hi] and AUC interval, scored in float64 numpy
+    (helpers.numpy_query_scores) against the very candidates the protocol gathers: the chunks of
+    its plan, each chunk's batch negatives (the chunk's other edges) and uniform ones (the ids
+    make_sampled_ids draws with the chunk's key). A candidate within 1e-4 of the answer's score
+    (the answer itself, drawn or in the batch) may rank either way. Also checks that each
+    chunk keeps one group and that every candidate is an entity of its side's type."""
+    from jgraph.core.ranks import make_sampled_ids
+    from jgraph.ranking import _sampled_plan
+
+    man = {"relations": [{"operator": o} for o in model.spec.operator_of_relation],
+           "comparator": model.spec.comparator, "reciprocal": model.reciprocal}
+    p64 = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params)
+    e64 = emb.astype(np.float64)
+    rt = ds.relation_types
+    counts = np.array([ds.num_entities(t) for t in ds.entity_types])
+    neg, layout, batches = _sampled_plan(model, ds, ds.splits["test"], ecfg, offsets, group_of_rel)
+    ids_fn, key = make_sampled_ids(model, neg), jax.random.key(ecfg.seed)
+    out = {side: {"lo": [], "hi": [], "auc_lo": [], "auc_hi": []} for side in (0, 1)}
+    seen = 0
+    for i in range(batches.num_batches):
+        (lhs, rhs, rel, _), _ = batches.block(i, 1)
+        lhs, rhs, rel = lhs[0, 0], rhs[0, 0], rel[0, 0]  # one chunk of P edges
+        ids = [np.asarray(x)[0] for x in ids_fn(Batch(*(jnp.asarray(a[0]) for a in batches.block(i, 1)[0])),
+                                                 layout, jax.random.fold_in(key, i))]
+        valid = lhs >= 0
+        p = len(lhs)
+        if group_of_rel is not None:
+            assert len(set(group_of_rel[rel[valid]].tolist())) == 1, "a chunk mixes groups"
+        for j in np.flatnonzero(valid):
+            seen += 1
+            r = int(rel[j])
+            for side in (0, 1):
+                fixed, true = (rhs[j], lhs[j]) if side == 0 else (lhs[j], rhs[j])
+                t = rt[r, side]
+                cands = [ids[side][k] for k in range(p) if valid[k] and k != j] + list(ids[side][p:])
+                cands = np.array(cands, np.int64)
+                assert np.all((cands >= offsets[t]) & (cands < offsets[t] + counts[t])), (side, r, cands)
+                scores = numpy_query_scores(man, e64, p64, side, np.array([fixed]), r)[0]
+                above = int(np.sum(scores[cands] > scores[true] + 1e-4))
+                tied = int(np.sum(np.abs(scores[cands] - scores[true]) <= 1e-4))
+                o = out[side]
+                o["lo"].append(1 + above)
+                o["hi"].append(1 + above + tied)
+                o["auc_lo"].append((len(cands) - above - tied) / len(cands))
+                o["auc_hi"].append((len(cands) - above) / len(cands))
+    assert seen == len(ds.splits["test"])  # every test edge in exactly one chunk slot
+    return {side: {k: np.array(v, np.float64) for k, v in o.items()} for side, o in out.items()}
+
+
+def _check_sampled(got: dict, want: dict) -> None:
+    """The protocol's metrics lie within what the brute-force rank intervals allow (equal where no
+    candidate is within rounding of an answer)."""
+    for side, name in ((0, "lhs"), (1, "rhs")):
+        w, g = want[side], got[name]
+        assert g["count"] == len(w["lo"])
+        assert np.mean(1 / w["hi"]) - 1e-6 <= g["mrr"] <= np.mean(1 / w["lo"]) + 1e-6, (name, g, w)
+        assert np.mean(w["lo"]) - 1e-6 <= g["mr"] <= np.mean(w["hi"]) + 1e-6, (name, g["mr"])
+        assert np.mean(w["auc_lo"]) - 1e-6 <= g["auc"] <= np.mean(w["auc_hi"]) + 1e-6, (name, g["auc"])
+        for k in HITS:
+            assert np.mean(w["hi"] <= k) - 1e-6 <= g[f"hits@{k}"] <= np.mean(w["lo"] <= k) + 1e-6
+        assert np.mean(w["lo"] == w["hi"]) >= 0.5  # the intervals bind: most ranks are exact
+
+
+def test_sampled_ranking_matches_brute_force():
+    """Random embeddings, one type of 40 entities: ranks among 3 batch (4 per chunk, minus itself)
+    + 3 uniform negatives: MRR, MR, Hits@k and AUC within the brute-force intervals (realistic
+    ties; a candidate that is the answer itself may round either way), and under the realistic
+    rule each query's AUC is 1 - (rank - 1) / 6, so mean AUC = 1 - (MR - 1) / 6."""
+    ds = _sampled_dataset(40)
+    model = model_of(dimension=D, operator_of_relation=["diagonal"], loss="softmax")
+    emb = np.random.default_rng(1).standard_normal((40, D)).astype(np.float32)
+    ecfg = EvalConfig(hits=HITS, ties="realistic", num_batch_negs=4, num_uniform_negs=3)
+    res = sampled_ranking(model, model.init_params(), jnp.asarray(emb), np.array([0]), ds, "test", ecfg,
+                          np.zeros(1, np.int64))
+    want = _sampled_brute_force(model, model.init_params(), emb, ds, ecfg, np.array([0]),
+                                np.zeros(1, np.int64))
+    _check_sampled(res, want)
     for side in ("lhs", "rhs"):
         m = res[side]
-        assert m["count"] == 8
-        assert 1.0 <= m["mr"] <= 7.0 and 1 / 7 <= m["mrr"] <= 1.0
-        assert m["hits@1"] <= m["hits@3"] <= m["hits@10"] == 1.0
+        assert m["count"] == 8 and 1 < m["mr"] < 7  # neither all first nor all last
         np.testing.assert_allclose(m["auc"], 1 - (m["mr"] - 1) / 6, rtol=1e-6)
+
+
+REL_TYPES3 = np.array([[0, 1], [1, 1], [1, 0]], np.int32)  # buys: user -> item, similar, bought_by
+
+
+@pytest.mark.parametrize("reciprocal", [False, True], ids=["standard", "reciprocal"])
+def test_sampled_ranking_several_types_and_relations_against_brute_force(reciprocal):
+    """Users and items, three relations (user -> item, item -> item, item -> user), 24 test edges
+    in chunks of 3 (relation by relation in standard mode, by type pair with reciprocal
+    relations) + 4 uniform negatives of the replaced side's type: every rank, MRR, MR, Hits@k and
+    AUC per side equals brute force over the same candidates, and no candidate is of the wrong type."""
+    from jgraph.assembly import relation_groups
+
+    counts = {"user": 30, "item": 50}  # enough that a drawn candidate is seldom the answer itself
+    offsets = np.array([0, 30])
+    ds = Dataset(name="typed", entity_types=["user", "item"],
+                 entity_names={k: pa.array([f"{k}{i}" for i in range(n)]) for k, n in counts.items()},
+                 relation_names=["buys", "similar", "bought_by"], relation_types=REL_TYPES3)
+    rng = np.random.default_rng(7)
+    rel = np.repeat(np.arange(3, dtype=np.int32), 8)
+    n_of = np.array(list(counts.values()))
+    ds.splits["test"] = Edges(rng.integers(0, n_of[REL_TYPES3[rel, 0]]),
+                              rng.integers(0, n_of[REL_TYPES3[rel, 1]]), rel)
+    model = model_of(dimension=D, operator_of_relation=["translation"] * 3, relation_types=REL_TYPES3,
+                     num_types=2, comparator="l2", loss="softmax", reciprocal=reciprocal)
+    emb = rng.standard_normal((80, D)).astype(np.float32)
+    params = jax.tree_util.tree_map(
+        lambda p: jnp.asarray(p + rng.standard_normal(p.shape), jnp.float32), model.init_params())
+    group = relation_groups(SimpleNamespace(model=SimpleNamespace(reciprocal=reciprocal)), ds)
+    ecfg = EvalConfig(hits=HITS, ties="realistic", num_batch_negs=3, num_uniform_negs=4, seed=3)
+    res = sampled_ranking(model, params, jnp.asarray(emb), offsets, ds, "test", ecfg, group)
+    want = _sampled_brute_force(model, params, emb, ds, ecfg, offsets, group)
+    _check_sampled(res, want)
+    for side in (0, 1):  # the ranks spread: the check above is not met by a constant
+        assert np.ptp(want[side]["lo"]) >= 3
 
 
 def test_exclude_self_removes_the_query_entity():
