@@ -29,6 +29,13 @@ VARIANTS = {  # name -> overrides on top of BASE
     "pbg": ["negatives.logq_correction=false", "model.bias=false"],  # the recipe before issue 30
     "logq": ["negatives.logq_correction=true", "model.bias=false"],
     "logq_bias": ["negatives.logq_correction=true", "model.bias=true"],
+    "logq_bias_seed1": ["negatives.logq_correction=true", "model.bias=true", "training.seed=1"],
+    # more negatives per chunk: 200 uniform ones (the corrected softmax then nearer the full one)
+    "logq_bias_u200": ["negatives.logq_correction=true", "model.bias=true",
+                       "negatives.num_uniform_negs=200"],
+    # half the uniform negatives drawn by degree (harder ones; log-Q corrects their count too)
+    "logq_bias_deg": ["negatives.logq_correction=true", "model.bias=true",
+                      "negatives.degree_fraction=0.5"],
     # without the query's own entity as a training negative (on by default, issue 30): with dot
     # products nothing else keeps a node from being its own best match, and its neighbours' too
     "logq_bias_noself": ["negatives.logq_correction=true", "model.bias=true",
