@@ -145,6 +145,66 @@ def test_min_counts_drop_rare_relations_then_rare_entities(tmp_path: Path) -> No
     assert stats["dropped_by_min_count"] == 3
 
 
+def test_min_counts_count_every_split_per_type_and_filter_given_valid_test_files(tmp_path: Path) -> None:
+    """Min counts (as PBG's importer) count the edges of every given file, train, valid and test,
+    each entity type on its own; valid/test edges of a dropped relation or entity go too.
+    relation_min_count 2: `rare` (1 edge, in test) goes. entity_min_count 2 over bought/knows:
+    user u3 has 1 train edge but 2 more in valid (kept: counting train alone would drop it), the
+    item named "u1" (1 edge) goes while the user u1 (4) stays, item i2 (1 edge, valid) goes."""
+    train = [("u1", "bought", "i1"), ("u1", "bought", "i1"), ("u2", "bought", "i1"), ("u1", "knows", "u2"),
+             ("u3", "knows", "u1"), ("u2", "bought", "u1")]
+    valid = [("u3", "bought", "i2"), ("u2", "knows", "u3")]
+    test = [("u2", "bought", "i1"), ("u1", "rare", "i1")]
+    files = {s: str(_write(tmp_path / f"{s}.tsv", rows)) for s, rows in
+             (("train", train), ("valid", valid), ("test", test))}
+    out = tmp_path / "f"
+    stats = run_import(ImportSpec(out=str(out), train=[files["train"]], valid=[files["valid"]],
+                                  test=[files["test"]], entity_type="user",
+                                  relation_types={"bought": ["user", "item"], "rare": ["user", "item"]},
+                                  relation_min_count=2, entity_min_count=2), log=lambda m: None)
+    ds, meta, got = _load(out)
+    assert ds.relation_names == ["bought", "knows"]
+    assert load_names(str(out), "user").to_pylist() == ["u1", "u2", "u3"]
+    assert load_names(str(out), "item").to_pylist() == ["i1"]
+    assert got["train"] == collections.Counter(train[:5])  # u2 bought (item) u1: gone
+    assert got["valid"] == collections.Counter([("u2", "knows", "u3")])
+    assert got["test"] == collections.Counter([("u2", "bought", "i1")])
+    assert stats["dropped_by_min_count"] == 3
+
+
+def test_valid_and_test_weights(tmp_path: Path) -> None:
+    """A weighted valid file keeps its weights, an unweighted test file has none (weight 1);
+    valid/test edges drawn from a weighted train file keep their rows' weights."""
+    cols = ["lhs", "rel", "rhs", "weight"]
+    train = [(f"e{i}", "r", f"e{(i * 7 + 1) % 40}", 0.25 * (i % 9 + 1)) for i in range(200)]
+    valid = [("e1", "r", "e2", 3.5), ("e2", "r", "e3", 0.5)]
+    files = {"train": _write(tmp_path / "train.tsv", train), "valid": _write(tmp_path / "valid.tsv", valid),
+             "test": _write(tmp_path / "test.tsv", [("e3", "r", "e1")])}
+    out = tmp_path / "given"
+    with pytest.raises(DataError, match="test.tsv:1: expected 4 columns"):  # one column list for all files
+        run_import(ImportSpec(out=str(out), train=[str(files["train"])], valid=[str(files["valid"])],
+                              test=[str(files["test"])], columns=cols), log=lambda m: None)
+    files["test"] = _write(tmp_path / "test.tsv", [("e3", "r", "e1", 1.0)])
+    run_import(ImportSpec(out=str(out), train=[str(files["train"])], valid=[str(files["valid"])],
+                          test=[str(files["test"])], columns=cols), log=lambda m: None)
+    ds = _load(out)[0]
+    np.testing.assert_array_equal(ds.splits["valid"].weight, [3.5, 0.5])
+    np.testing.assert_array_equal(ds.splits["test"].weight, [1.0])
+    # drawn splits: each edge's weight is its train row's (every (lhs, rhs) pair is unique here)
+    out = tmp_path / "drawn"
+    run_import(ImportSpec(out=str(out), train=[str(files["train"])], columns=cols, valid_fraction=0.2,
+                          test_fraction=0.2, split_seed=1), log=lambda m: None)
+    ds = _load(out)[0]
+    names = np.array(load_names(str(out), "entity").to_pylist(), object)
+    weight_of = {(h, t): w for h, _, t, w in train}
+    for split in ("valid", "test"):
+        e = ds.splits[split]
+        assert len(e) > 20 and e.weight is not None
+        want = [weight_of[(names[h], names[t])] for h, t in zip(e.lhs, e.rhs, strict=True)]
+        np.testing.assert_array_equal(e.weight, np.array(want, np.float32))
+        assert len(set(e.weight.tolist())) > 3  # not a constant
+
+
 def test_relation_types_give_typed_dictionaries(tmp_path: Path) -> None:
     rows = [("u1", "bought", "i1"), ("u2", "bought", "i1"), ("u1", "knows", "u2"), ("1", "bought", "1")]
     f = _write(tmp_path / "g.tsv", rows)
@@ -368,3 +428,28 @@ def test_argument_errors_stop_before_anything_is_written(tmp_path: Path, kw: dic
     with pytest.raises(DataError, match=message):
         run_import(spec, log=lambda m: None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.tsv"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--train", "T", "--valid", "T", "--valid-fraction", "0.1"], "not both"),
+    (["--train", "T", "--valid-fraction", "0.6", "--test-fraction", "0.5"], "must be < 1"),
+    (["--train", "T", "--valid-fraction", "-0.1"], "--valid-fraction must be >= 0, got -0.1"),
+    (["--train", "T", "--entity-min-count", "0"], "--entity-min-count must be >= 1, got 0"),
+    (["--train", "T", "--partitions", "0"], "--partitions P must be >= 1, got 0"),
+    (["--train", "T", "--partitions", "user=x"], "--partitions 'user=x'"),
+    (["--train", "T", "--relation-types", "J"], "types.json: not JSON"),
+    (["--train", "missing.tsv"], "missing.tsv: no such file"),
+    (["--train", "T", "--block-mb", "x"], "--block-mb"),
+])
+def test_cli_argument_errors_are_one_line(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    """`jgraph import` with a bad argument: exit status 2, one line on stderr naming it, nothing
+    written."""
+    from jgraph.cli.main import main
+
+    train = _write(tmp_path / "train.tsv", [("a", "r", "b")])
+    (tmp_path / "types.json").write_text("{bad")
+    sub = {"T": str(train), "J": str(tmp_path / "types.json"), "missing.tsv": str(tmp_path / "missing.tsv")}
+    code = main(["import", str(tmp_path / "out"), *(sub.get(a, a) for a in args)])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.tsv", "types.json"]

@@ -15,14 +15,17 @@ from jgraph.cli.main import run_command
 from jgraph.config import DEFAULT_ENTITY_TYPE
 from jgraph.data.importer import ImportSpec, run_import
 from jgraph.data.importer import __doc__ as IMPORTER_DOC
-from jgraph.errors import command_parser
+from jgraph.errors import DataError, OptionError, command_parser
 
 
 def _parse_partitions(values: list[str]) -> dict[str, int]:
     out = {}
     for v in values:
         name, _, p = v.rpartition("=")
-        out[name or "*"] = int(p)
+        try:
+            out[name or "*"] = int(p)
+        except ValueError:
+            raise OptionError(f"--partitions {v!r}: expected [TYPE=]P, P a whole number") from None
     return out
 
 
@@ -68,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     rel_types = {}
     if a.relation_types:
-        raw = json.loads(Path(a.relation_types).read_text())
+        try:
+            raw = json.loads(Path(a.relation_types).read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(f"{a.relation_types}: not JSON ({e})") from None
         items = raw.items() if isinstance(raw, dict) else ((r["name"], r) for r in raw)
         for name, v in items:
             rel_types[name] = [v["lhs"], v["rhs"]] if isinstance(v, dict) else list(v)

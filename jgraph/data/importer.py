@@ -324,6 +324,14 @@ def run_import(spec: ImportSpec, log=print) -> dict:
         raise DataError("give valid/test files or a valid/test fraction, not both")
     if spec.valid_fraction + spec.test_fraction >= 1:
         raise DataError("--valid-fraction + --test-fraction must be < 1")
+    for name, value, low in (("--valid-fraction", spec.valid_fraction, 0),
+                             ("--test-fraction", spec.test_fraction, 0),
+                             ("--entity-min-count", spec.entity_min_count, 1),
+                             ("--relation-min-count", spec.relation_min_count, 1),
+                             *((f"--partitions {'' if t == '*' else t + '='}P", p, 1)
+                               for t, p in spec.partitions.items())):
+        if value < low:
+            raise DataError(f"{name} must be >= {low}, got {value}")
     for f in [*spec.train, *spec.valid, *spec.test]:
         if not os.path.isfile(f):
             raise DataError(f"{f}: no such file")
