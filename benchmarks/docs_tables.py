@@ -261,6 +261,17 @@ def page() -> str:
              r["write_seconds"]] for r in read("import.csv")]
     out += table(["date", "machine", "edges", "seconds", "edges/s", "peak RSS MiB", "read s", "bucket s",
                   "write s"], rows)
+    out += ["", "## A Freebase86m-sized graph (`benchmarks/scale.py`)", "",
+            "One row per stage (see [large-graphs.md]"
+            "(large-graphs.md#a-freebase86m-sized-graph-on-one-24-gib-machine)); load = the machine's "
+            "1-minute load average when the stage started (2 cores).", ""]
+    rows = [[day(r), machine(r), r["label"], r["stage"], f"{int(r['entities']) // 1000}k",
+             f"{int(r['edges']) // 1000}k", r["partitions"], r["wall_s"],
+             k(r["edges_per_s"]), r["peak_rss_mib"], f"{int(r['peak_disk_bytes'] or 0) / 1e9:.1f}",
+             r["io_hidden_s"], r["io_exposed_s"], r["load_avg"]]
+            for r in read("scale.csv")]
+    out += table(["time", "machine", "run", "stage", "entities", "edges", "P", "wall s", "edges/s",
+                  "peak RSS MiB", "peak disk GB", "IO hidden s", "IO exposed s", "load"], rows)
     return "\n".join(out) + "\n"
 
 
