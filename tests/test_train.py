@@ -167,7 +167,10 @@ def test_bfloat16_compute_learns_like_float32(tmp_path):
     mrr = [m["eval"]["test"]["filtered"]["avg"]["mrr"] for m in (f32, bf16)]
     assert mrr[1] > 5 * bf16["chance_mrr"], mrr
     assert abs(mrr[1] - mrr[0]) < 0.1 * mrr[0], mrr
-    assert bf16["history"][-1]["loss"] != f32["history"][-1]["loss"]  # a different computation
+    # a different computation, by bfloat16 rounding (2^-8 relative per product), not another model:
+    # the first epoch's mean losses differ, by well under 1%
+    first = [m["history"][0]["loss"] for m in (f32, bf16)]
+    assert 0 < abs(first[1] - first[0]) < 0.01 * first[0], first
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
