@@ -83,13 +83,21 @@ def test_impossible_values_are_rejected(override, key):
         validate(cfg_of([override]))
 
 
-@pytest.mark.parametrize("change, key", [("model.comparator=cos", "comparator"),
-                                         ("loss.name=logistic", "loss"), ("loss.margin=0.5", "margin"),
-                                         ("model.operator=diagonal", "operator")])
-def test_resume_refuses_a_changed_scoring_setting(tmp_path, change, key):
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """(checkpoint dir, overrides) of a one-epoch run that the resume checks below only reopen."""
+    tmp_path = tmp_path_factory.mktemp("one-epoch")
     ckpt = str(tmp_path / "ckpt")
     base = ["training.num_epochs=1", "eval.splits=[]", f"storage.checkpoint_dir={ckpt}"]
     run(cfg_of(base), str(tmp_path / "a"))
+    return ckpt, base
+
+
+@pytest.mark.parametrize("change, key", [("model.comparator=cos", "comparator"),
+                                         ("loss.name=logistic", "loss"), ("loss.margin=0.5", "margin"),
+                                         ("model.operator=diagonal", "operator")])
+def test_resume_refuses_a_changed_scoring_setting(one_epoch, change, key):
+    ckpt, base = one_epoch
     store = CheckpointStore(ckpt, writer=True)
     with pytest.raises(ValueError, match=f"{key}: .* in the checkpoint"):
         trainer_of(cfg_of([*base, change]), store)
