@@ -138,7 +138,7 @@ def negative_spec(cfg: TrainConfig, num_batch: int | None = None, num_uniform: i
                         both_partitions=n.uniform_from == "bucket", self_negative=n.self_negative,
                         num_degree=round(nu * n.degree_fraction), self_weight=n.self_weight,
                         self_warmup=n.self_weight_warmup,
-                        logq=n.logq_correction and not n.all_negs)
+                        logq=n.logq_correction and not every)
 
 
 def relation_groups(cfg: TrainConfig, ds: Dataset) -> np.ndarray | None:
