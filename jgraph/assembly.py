@@ -18,8 +18,8 @@ from jgraph.core.negatives import entity_degrees
 from jgraph.core.optim import Schedule
 from jgraph.core.step import NegativeSpec, TrainState
 from jgraph.data.dataset import Dataset
-from jgraph.memory import IN_FLIGHT, buffer_for_budget, partition_bytes
 from jgraph.data.features import entity_config, model_extras
+from jgraph.memory import IN_FLIGHT, buffer_for_budget, partition_bytes
 from jgraph.plan.partition import PartitionLayout
 
 
@@ -187,7 +187,6 @@ def buffer_partitions(cfg: TrainConfig, layout: PartitionLayout) -> int:
     in_flight = IN_FLIGHT if s.prefetch_partitions else 0
     return buffer_for_budget(s.buffer_memory_gb * 2**30, sum(a for a, _ in sizes),
                              max(c for _, c in sizes), layout.num_partitions, in_flight)
-
 
 
 def fingerprint(cfg: TrainConfig, ds: Dataset) -> dict[str, Any]:

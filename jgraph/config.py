@@ -208,11 +208,11 @@ class TrainingConfig:
     #   baseline (jgraph/train/guard.py); 0 = off (a non-finite loss always stops)
     early_stopping_patience: int = 0  # stop after this many periodic evaluations (eval.every_epochs)
     #   without a better validation MRR; the best epoch is kept (snapshots/best) and evaluated. 0 = off
-    frozen_types: list[str] = field(default_factory=list)  # types never updated (docs/training.md)
-    frozen_relations: list[str] = field(default_factory=list)  # relations never updated
     time_budget_minutes: float = 0.0  # > 0: training stops at the end of the last epoch that is
     #   expected to finish within this many minutes of training (the epochs' mean wall time
     #   predicts the next one); that epoch is committed and the final evaluation runs. 0 = off
+    frozen_types: list[str] = field(default_factory=list)  # types never updated (docs/training.md)
+    frozen_relations: list[str] = field(default_factory=list)  # relations never updated
     progress: bool = True  # tqdm progress bar
     tensorboard: bool = False  # also TensorBoard event files in <run dir>/tensorboard (tensorboardX)
 

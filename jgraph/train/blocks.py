@@ -75,7 +75,7 @@ class BucketTrainer:
                                             lr_schedule(cfg, num_train_edges))
         self.group_of_rel = relation_groups(cfg, ds)
         self.degrees = training_degrees(cfg, ds)  # per type, for negatives.degree_fraction (or None)
-        self.feat = feature_rows(model, ds, negative_spec(cfg))  # featurized types' lists (or None)
+        self.feat = feature_rows(model, ds, self.negatives)  # featurized types' lists (or None)
 
     def batches(self, swap: Swap, edges: Future, seed: int) -> tuple[Batches, Layout]:
         """A bucket's batches (its edges, read by `edges`, shuffled with `seed`) and its Layout,

@@ -214,7 +214,6 @@ class Trainer:
         return {**self.table.counts, "partition_read_bytes": self.store.bytes_read,
                 "partition_write_bytes": self.store.bytes_written}
 
-
     def train_pass(self, epoch: int, chunk: int, first: int, bar=None) -> dict[str, Any]:
         """One pass over every bucket (edge chunk `chunk` of each), from round `first`: this
         process's bucket of each round, as the scheduler lays them out."""
