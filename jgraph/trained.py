@@ -22,13 +22,14 @@ from jgraph.assembly import (
     partition_layout,
     state_from_arrays,
 )
-from jgraph.config import TrainConfig, to_config, validate
+from jgraph.config import TrainConfig, to_config
 from jgraph.core.model import Model
 from jgraph.core.step import init_state
 from jgraph.data.dataset import Dataset, load_dataset
 from jgraph.plan.partition import PartitionLayout, partition_shifts, shifts_from_arrays
 from jgraph.readout import assemble, initial_rows
 from jgraph.storage.checkpoint import CheckpointError, CheckpointStore
+from jgraph.validation import validate
 
 
 @dataclass

@@ -7,7 +7,8 @@ from helpers import CONF, compose
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from jgraph.config import TrainConfig, to_config, validate
+from jgraph.config import TrainConfig, to_config
+from jgraph.validation import validate
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 

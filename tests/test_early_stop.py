@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from helpers import cfg_of
 
-from jgraph.config import validate
 from jgraph.errors import ConfigError
 from jgraph.train import early_stop
 from jgraph.train.early_stop import EarlyStopping
+from jgraph.validation import validate
 
 
 def test_patience_rule_and_host_copies():

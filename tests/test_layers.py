@@ -16,7 +16,7 @@ MAX_LINES = 450
 # Layers, lowest first. A module belongs to the longest prefix listed; it may import its own layer
 # and the layers below it, never one above. `jgraph` alone is the package's __init__ (the public API).
 LAYERS: list[tuple[str, ...]] = [
-    ("jgraph.config", "jgraph.memory", "jgraph.errors"),  # base: schemas, memory, errors
+    ("jgraph.config", "jgraph.validation", "jgraph.memory", "jgraph.errors"),  # base layer
     ("jgraph.plan",),  # partitions, buckets, residency swaps, batches
     ("jgraph.core",),  # registry, scorers, model, negatives, optimizer, metrics, the jitted step
     ("models",),  # operators, comparators, losses, regularizers registered by name

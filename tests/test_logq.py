@@ -14,7 +14,6 @@ from helpers import cfg_of, model_of
 
 import models  # noqa: F401  (registers the built-in scorers)
 from jgraph.assembly import negative_spec
-from jgraph.config import validate
 from jgraph.core.hashrng import batch_seed
 from jgraph.core.model import Batch, Layout
 from jgraph.core.negatives import log_expected_counts
@@ -29,6 +28,7 @@ from jgraph.core.step import (
     side_blocks,
 )
 from jgraph.errors import ConfigError
+from jgraph.validation import validate
 
 K, D = 16, 4
 DEG_L = np.array([3, 1, 0, 7, 2, 5])  # rows 1..6 (the lhs region)

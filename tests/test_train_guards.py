@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from helpers import cfg_of, trainer_of
 
-from jgraph.config import validate
 from jgraph.errors import ConfigError, TrainingDiverged
 from jgraph.storage.checkpoint import CheckpointStore
 from jgraph.train.run import run
+from jgraph.validation import validate
 
 PARTED = ["entities.entity.num_partitions=3", "storage.checkpoint_every_buckets=1",
           "storage.checkpoint_every_seconds=0", "training.num_epochs=1", "training.calibration_steps=0",

@@ -84,7 +84,8 @@ def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from jgraph.config import to_config, validate
+    from jgraph.config import to_config
+    from jgraph.validation import validate
 
     register_configs()
     try:

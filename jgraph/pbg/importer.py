@@ -23,7 +23,7 @@ import pyarrow as pa
 from omegaconf import OmegaConf
 
 from jgraph.assembly import INSTALLED_PLUGINS, build_model, fingerprint, load_plugins, state_arrays
-from jgraph.config import TrainConfig, to_config, validate
+from jgraph.config import TrainConfig, to_config
 from jgraph.core.step import init_state
 from jgraph.data.graph import Dataset, Edges
 from jgraph.data.prepared import bucket_entity_ids
@@ -32,6 +32,7 @@ from jgraph.pbg import checkpoint as files
 from jgraph.pbg.config import PbgError, check_importable, option, read_config, to_jgraph
 from jgraph.plan.partition import PartitionLayout
 from jgraph.storage.checkpoint import CheckpointStore
+from jgraph.validation import validate
 
 log = logging.getLogger("jgraph")
 

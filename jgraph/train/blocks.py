@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgraph.assembly import compute_groups, lr_schedule, negative_spec, relation_groups, training_degrees
-from jgraph.config import TrainConfig, chunk_size
+from jgraph.config import TrainConfig
 from jgraph.core.model import Batch, Layout, Model
 from jgraph.core.negatives import degree_table
 from jgraph.core.step import Tables, TrainState, make_train_block
@@ -28,6 +28,7 @@ from jgraph.plan.residency import Swap
 from jgraph.storage.edges import EdgeBucketStore, write_buckets
 from jgraph.train.featurized import feature_rows
 from jgraph.train.guard import ADVICE
+from jgraph.validation import chunk_size
 
 
 def training_edges(cfg: TrainConfig, ds: Dataset, layout: PartitionLayout

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jgraph.assembly import check_names, load_plugins
-from jgraph.config import to_config, validate
+from jgraph.config import to_config
 from jgraph.memory import peak_rss_mib
 from jgraph.storage.kv import write_atomic
+from jgraph.validation import validate
 
 log = logging.getLogger("jgraph")
 
